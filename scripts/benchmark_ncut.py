@@ -1,0 +1,145 @@
+"""Time and peak memory of the exact soft N-cut (forward + backward) against a straightforward version.
+
+The straightforward version is what most public W-Net code does once it avoids the dense N x N
+matrix: loop over the neighbour offsets on padded, shifted copies and let autograd record every step.
+Ours (``wnet_seg.losses.soft_ncut_loss``) keeps only ``W p_k`` and uses the closed-form gradient.
+
+Each measurement runs in a fresh subprocess so peak RSS is its own. Usage:
+
+    python scripts/benchmark_ncut.py                      # the three issue configurations
+    python scripts/benchmark_ncut.py --configs 2,8,64     # custom (B,K,H=W) triples, ';'-separated
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+
+DEFAULT_CONFIGS = [(4, 8, 224), (4, 32, 224), (1, 16, 1024)]
+
+
+def straightforward_ncut(probs, image, radius=5, sigma_i=10.0, sigma_x=4.0):
+    """Soft N-cut via shifted copies with autograd through the whole neighbour loop."""
+    import torch
+    import torch.nn.functional as F
+
+    from wnet_seg.losses import image_features
+
+    feats = image_features(image, "intensity")
+    b, k, h, w = probs.shape
+    r = int(math.ceil(radius))
+    pp = F.pad(probs, (r, r, r, r))
+    fp = F.pad(feats, (r, r, r, r))
+    vp = F.pad(torch.ones_like(feats), (r, r, r, r))
+    assoc_aa = probs.new_zeros(b, k)
+    deg = torch.zeros_like(feats)
+    for dy in range(-r, r + 1):
+        for dx in range(-r, r + 1):
+            if dy * dy + dx * dx >= radius * radius:
+                continue
+            sl = (..., slice(r + dy, r + dy + h), slice(r + dx, r + dx + w))
+            wmap = torch.exp(-((feats - fp[sl]) ** 2).sum(1, keepdim=True) / sigma_i**2)
+            wmap = wmap * math.exp(-(dy * dy + dx * dx) / sigma_x**2) * vp[sl]
+            assoc_aa = assoc_aa + (probs * wmap * pp[sl]).sum((2, 3))
+            deg = deg + wmap
+    assoc_av = (probs * deg).sum((2, 3))
+    return (k - (assoc_aa / (assoc_av + 1e-8)).sum(1)).mean()
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _worker(impl: str, b: int, k: int, hw: int, repeats: int) -> dict:
+    import torch
+
+    from wnet_seg.losses import soft_ncut_loss
+
+    torch.manual_seed(0)
+    logits = torch.randn(b, k, hw, hw)
+    image = torch.rand(b, 3, hw, hw) * 255
+    fn = soft_ncut_loss if impl == "exact" else straightforward_ncut
+    times = []
+    base = _rss_bytes()
+    for _ in range(repeats):
+        x = logits.clone().requires_grad_(True)
+        t0 = time.perf_counter()
+        loss = fn(x.softmax(1), image)
+        loss.backward()
+        times.append(time.perf_counter() - t0)
+        del loss, x
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {"seconds": min(times), "peak_extra_bytes": max(0, peak - base)}
+
+
+def _run(impl, b, k, hw, repeats, timeout):
+    cmd = [sys.executable, __file__, "--worker", impl, f"{b},{k},{hw}", "--repeats", str(repeats)]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timeout > {timeout}s"}
+    if out.returncode != 0:
+        tail = (out.stderr or "").strip().splitlines()[-1:] or ["killed"]
+        return {"error": f"exit {out.returncode}: {tail[0][:80]}"}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--configs", default=None, help="B,K,HW triples separated by ';'")
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--timeout", type=int, default=900)
+    p.add_argument("--worker", nargs=2, metavar=("IMPL", "B,K,HW"), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.worker:
+        impl, spec = args.worker
+        b, k, hw = (int(v) for v in spec.split(","))
+        print(json.dumps(_worker(impl, b, k, hw, args.repeats)))
+        return
+    configs = (
+        [tuple(int(v) for v in c.split(",")) for c in args.configs.split(";")]
+        if args.configs
+        else DEFAULT_CONFIGS
+    )
+    import torch
+
+    print(
+        f"machine: {platform.machine()} {os.cpu_count()} CPU cores, torch {torch.__version__}, "
+        f"threads {torch.get_num_threads()}; forward+backward, best of {args.repeats}; "
+        "peak = extra RSS over the inputs"
+    )
+    header = "| B | K | H=W | exact s | exact peak MB | straightforward s | straightforward peak MB | speed-up | memory ratio |"
+    print(header)
+    print("|" + "---|" * 9)
+    for b, k, hw in configs:
+        ours = _run("exact", b, k, hw, args.repeats, args.timeout)
+        ref = _run("straightforward", b, k, hw, args.repeats, args.timeout)
+
+        def fmt(r, key, scale=1.0, digits=2):
+            return f"{r[key] / scale:.{digits}f}" if key in r else r.get("error", "?")
+
+        speed = (
+            f"{ref['seconds'] / ours['seconds']:.1f}x" if "seconds" in ours and "seconds" in ref else "-"
+        )
+        mem = (
+            f"{ours['peak_extra_bytes'] / max(ref['peak_extra_bytes'], 1):.3f}"
+            if "peak_extra_bytes" in ours and "peak_extra_bytes" in ref
+            else "-"
+        )
+        print(
+            f"| {b} | {k} | {hw} | {fmt(ours, 'seconds')} | {fmt(ours, 'peak_extra_bytes', 2**20, 0)} | "
+            f"{fmt(ref, 'seconds')} | {fmt(ref, 'peak_extra_bytes', 2**20, 0)} | {speed} | {mem} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
