@@ -1,7 +1,8 @@
 """``wnet-seg-capture``: write dataset folders of real game frames.
 
 Subcommands: ``crafter`` (frames + exact masks), ``crafter-benchmark`` (the standard train/val/test
-splits by world seed), ``crafter-demo`` (the committed demo frame), ``mario`` and ``atari``
+splits by world seed), ``crafter-demo`` (the committed demo frame), ``crafter-figures`` (the figures in
+``docs/``), ``mario`` and ``atari``
 (optional; they run in a separate virtual environment, see ``docs/data.md``).
 """
 
@@ -11,6 +12,8 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+
+from wnet_seg.capture.crafter import CRAFTER_BENCHMARK
 
 
 def _size(text: str) -> int | tuple[int, int]:
@@ -49,11 +52,22 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("crafter-benchmark", help="standard Crafter train/val/test splits")
     b.add_argument("--out", default="data/crafter", help="output folder (default data/crafter)")
     b.add_argument("--size", type=_size, default=256, help="frame size N or HxW px (default 256)")
+    for split in ("train", "val", "test"):
+        spec = CRAFTER_BENCHMARK[split]
+        b.add_argument(
+            f"--num-{split}",
+            type=int,
+            default=spec.num_frames,
+            help=f"{split} frames (default {spec.num_frames}, {spec.frames_per_world} per world, "
+            f"worlds from {spec.first_world})",
+        )
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     d = sub.add_parser("crafter-demo", help="the small demo frame committed under data/demo")
     d.add_argument("--out", default="data/demo", help="output folder (default data/demo)")
     d.add_argument("--seed", type=int, default=0, help="first world seed searched (default 0)")
+    f = sub.add_parser("crafter-figures", help="docs/crafter_alignment.png and docs/data_grid.png")
+    f.add_argument("--out", default="docs", help="output folder (default docs)")
     return p
 
 
@@ -76,12 +90,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print(f"wrote {n} frames to {args.out} in {time.perf_counter() - t0:.1f} s")
     elif args.command == "crafter-benchmark":
-        from wnet_seg.capture.crafter import CRAFTER_BENCHMARK, write_crafter_benchmark
+        from dataclasses import replace
 
-        counts = write_crafter_benchmark(args.out, size=args.size, progress=not args.no_progress)
+        from wnet_seg.capture.crafter import write_crafter_benchmark
+
+        splits = {
+            name: replace(spec, num_frames=getattr(args, f"num_{name}"))
+            for name, spec in CRAFTER_BENCHMARK.items()
+        }
+        counts = write_crafter_benchmark(
+            args.out, size=args.size, splits=splits, progress=not args.no_progress
+        )
         for name, n in counts.items():
-            spec = CRAFTER_BENCHMARK[name]
-            worlds = spec.worlds()
+            worlds = splits[name].worlds()
             print(f"{name}: {n} frames from worlds {worlds[0]}..{worlds[-1]} -> {args.out}/{name}")
         print(f"done in {time.perf_counter() - t0:.1f} s")
     elif args.command == "crafter-demo":
@@ -92,6 +113,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"wrote {args.out}/crafter.png, crafter_mask.png, classes.txt "
             f"(world {info.world_seed}, x={info.x}, y={info.y})"
         )
+    elif args.command == "crafter-figures":
+        from wnet_seg.capture.figures import write_figures
+
+        for path in write_figures(args.out):
+            print(f"wrote {path}")
     return 0
 
 
