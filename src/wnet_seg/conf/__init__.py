@@ -1,0 +1,1 @@
+"""Hydra configuration tree of wnet-seg (also reachable as conf/ at the repository root)."""

@@ -1,0 +1,114 @@
+"""LightningDataModule serving the overfit image or a folder of screenshots."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytorch_lightning as pl
+from torch.utils.data import DataLoader
+
+from wnet_seg.config import DataConf
+from wnet_seg.data.datasets import (
+    ImageDataset,
+    first_readable,
+    screenshot_files,
+    split_indices,
+)
+from wnet_seg.data.io import load_mask, load_rgb
+
+log = logging.getLogger(__name__)
+
+
+class WNetDataModule(pl.LightningDataModule):
+    """Builds train/val datasets from a :class:`DataConf`.
+
+    ``batch_size`` in the config is the global batch: each of ``world_size`` processes loads
+    ``batch_size // world_size`` (Lightning's DDP adds the distributed sampler that shards the data).
+    """
+
+    def __init__(self, cfg: DataConf, seed: int = 0) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.seed = seed
+        self.train_set: ImageDataset | None = None
+        self.val_set: ImageDataset | None = None
+
+    @property
+    def per_device_batch_size(self) -> int:
+        world = self.trainer.world_size if self.trainer is not None else 1
+        if self.cfg.batch_size % world:
+            log.warning(
+                "data.batch_size=%d is not divisible by %d processes; using %d per process",
+                self.cfg.batch_size,
+                world,
+                max(1, self.cfg.batch_size // world),
+            )
+        return max(1, self.cfg.batch_size // world)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        c = self.cfg
+        common = dict(
+            scale=c.scale, native_scale=c.native_scale, on_bad_file=c.on_bad_file, seed=self.seed
+        )
+        if c.kind == "overfit":
+            path = Path(c.path)
+            load_rgb(path)  # fail at once, naming the file, if the one image is unreadable
+            if c.mask_path:
+                load_mask(c.mask_path, expected_hw=load_rgb(path).shape[:2])
+            files, masks = [path], [c.mask_path]
+            self.train_set = ImageDataset(
+                files,
+                masks,
+                train=True,
+                crop_size=c.crop_size,
+                aug=c.aug,
+                repeat=c.length,
+                **common,
+            )
+            self.val_set = ImageDataset(files, masks, train=False, **common)
+            return
+        files, masks = screenshot_files(c.path, c.masks_dir)
+        first_readable(files)
+        train_idx, val_idx = split_indices(len(files), c.val_fraction, c.split_seed)
+        if c.max_val_images is not None:
+            val_idx = val_idx[: c.max_val_images]
+        self.train_set = ImageDataset(
+            [files[i] for i in train_idx],
+            [masks[i] for i in train_idx],
+            train=True,
+            crop_size=c.crop_size,
+            aug=c.aug,
+            **common,
+        )
+        val = val_idx or train_idx[:1]
+        self.val_set = ImageDataset(
+            [files[i] for i in val], [masks[i] for i in val], train=False, **common
+        )
+        log.info("screenshots: %d train / %d val images under %s", len(train_idx), len(val), c.path)
+
+    def train_dataloader(self) -> DataLoader:
+        assert self.train_set is not None
+        return DataLoader(
+            self.train_set,
+            batch_size=self.per_device_batch_size,
+            shuffle=True,
+            num_workers=self.cfg.num_workers,
+            drop_last=len(self.train_set) >= self.per_device_batch_size,
+            persistent_workers=self.cfg.num_workers > 0,
+        )
+
+    def val_dataloader(self) -> DataLoader:
+        assert self.val_set is not None
+        return DataLoader(
+            self.val_set,
+            batch_size=self.cfg.val_batch_size,
+            shuffle=False,
+            num_workers=self.cfg.num_workers,
+        )
+
+    @property
+    def skipped_files(self) -> int:
+        return sum(len(d.skipped) for d in (self.train_set, self.val_set) if d is not None)

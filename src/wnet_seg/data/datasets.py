@@ -1,0 +1,191 @@
+"""Datasets of screenshots (and optional ground-truth masks, for validation metrics only).
+
+Every sample is a dict: ``image`` float ``(C, H, W)`` in [0, 1], ``mask`` int64 ``(H, W)`` (255 =
+ignore; all 255 when there is no mask), ``index`` and ``name``. An unreadable file is skipped with
+one warning naming it (``on_bad_file="skip"``, counted in ``skipped``) or raises (``"fail"``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from wnet_seg.data.io import IGNORE_ID, ImageReadError, list_images, load_mask, load_rgb
+from wnet_seg.data.transforms import center_crop, nearest_upscale, train_transform
+
+log = logging.getLogger(__name__)
+
+
+def to_tensor(image: np.ndarray) -> torch.Tensor:
+    """``uint8 (H, W, C)`` -> float ``(C, H, W)`` in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255.0)
+
+
+def find_mask(image_path: Path, image_root: Path, masks_dir: Path | None) -> Path | None:
+    """The mask with the image's relative path (any extension -> ``.png``) under ``masks_dir``."""
+    if masks_dir is None:
+        return None
+    rel = image_path.relative_to(image_root) if image_root.is_dir() else Path(image_path.name)
+    cand = (masks_dir / rel).with_suffix(".png")
+    return cand if cand.is_file() else None
+
+
+def resolve_image_root(path: str | os.PathLike, masks_dir: str | None) -> tuple[Path, Path | None]:
+    """``(image_root, masks_dir)``: a dataset folder with ``images/`` and ``masks/`` is understood."""
+    root = Path(path)
+    if not root.exists():
+        raise FileNotFoundError(f"data path does not exist: {root}")
+    if root.is_dir() and (root / "images").is_dir():
+        masks = (
+            Path(masks_dir)
+            if masks_dir
+            else (root / "masks" if (root / "masks").is_dir() else None)
+        )
+        return root / "images", masks
+    masks = Path(masks_dir) if masks_dir else None
+    if masks is None and root.is_dir() and (root / "masks").is_dir():
+        masks = root / "masks"
+    return root, masks
+
+
+class ImageDataset(Dataset):
+    """Images (with optional masks) served as training crops or full validation frames.
+
+    Args:
+        files: image paths. ``mask_files``: matching mask paths or ``None`` entries.
+        train: random crops/flips (``aug``) of ``crop_size``; otherwise the full frame
+            (centre-cropped to ``crop_size`` only when ``eval_crop`` is set).
+        repeat: serve the list this many times per epoch (the overfit dataset).
+        scale: integer nearest-neighbour upscale; ``native_scale``: undo a detected integer
+            upscale first so the model sees the game's own pixel grid.
+    """
+
+    def __init__(
+        self,
+        files: Sequence[str | os.PathLike],
+        mask_files: Sequence[str | os.PathLike | None] | None = None,
+        *,
+        train: bool,
+        crop_size: int | None = None,
+        aug: bool = True,
+        repeat: int = 1,
+        scale: int = 1,
+        native_scale: bool = False,
+        eval_crop: int | None = None,
+        on_bad_file: str = "skip",
+        seed: int = 0,
+    ) -> None:
+        self.files = [Path(f) for f in files]
+        if not self.files:
+            raise ValueError("dataset has no image files")
+        self.mask_files = [
+            None if m is None else Path(m) for m in (mask_files or [None] * len(self.files))
+        ]
+        if len(self.mask_files) != len(self.files):
+            raise ValueError("mask_files must match files one to one")
+        self.train, self.crop_size, self.aug = train, crop_size, aug
+        self.repeat, self.scale, self.native_scale = repeat, scale, native_scale
+        self.eval_crop, self.on_bad_file, self.seed = eval_crop, on_bad_file, seed
+        self.skipped: set[Path] = set()
+
+    def __len__(self) -> int:
+        return len(self.files) * self.repeat
+
+    def load(self, i: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Read file ``i`` (modulo the list) as (uint8 image, mask or None), at model resolution."""
+        path = self.files[i % len(self.files)]
+        image = load_rgb(path)
+        mpath = self.mask_files[i % len(self.files)]
+        mask = load_mask(mpath, expected_hw=image.shape[:2]) if mpath is not None else None
+        if self.native_scale:
+            from wnet_seg.data.native_scale import detect_scale, to_native
+
+            factor = detect_scale(image)
+            if factor > 1:
+                image = to_native(image, factor)
+                if mask is not None:
+                    mask = to_native(mask, factor)
+        return nearest_upscale(image, mask, self.scale)
+
+    def _read_with_policy(self, index: int) -> tuple[int, np.ndarray, np.ndarray | None]:
+        n = len(self.files)
+        for step in range(n):
+            i = (index + step) % n
+            try:
+                image, mask = self.load(i)
+                return i, image, mask
+            except ImageReadError as err:
+                if self.on_bad_file == "fail":
+                    raise
+                path = self.files[i]
+                if path not in self.skipped:
+                    self.skipped.add(path)
+                    log.warning(
+                        "skipping unreadable file (%d skipped so far): %s", len(self.skipped), err
+                    )
+        raise RuntimeError(
+            f"no readable image among the {n} files of this dataset (first: {self.files[0]})"
+        )
+
+    def __getitem__(self, index: int) -> dict:
+        i, image, mask = self._read_with_policy(index % len(self.files))
+        if self.train:
+            # Torch's RNG is seeded by seed_everything and re-seeded per worker and epoch by the
+            # DataLoader, so crops are reproducible for a seed yet differ between epochs.
+            rng = np.random.default_rng(int(torch.randint(0, 2**62, ()).item()))
+            image, mask = train_transform(
+                image, mask, crop_size=self.crop_size, aug=self.aug, rng=rng
+            )
+        elif self.eval_crop is not None:
+            image, mask = center_crop(image, mask, self.eval_crop)
+        if mask is None:
+            mask = np.full(image.shape[:2], IGNORE_ID, dtype=np.uint8)
+        return {
+            "image": to_tensor(image),
+            "mask": torch.from_numpy(np.ascontiguousarray(mask)).long(),
+            "index": index,
+            "name": str(self.files[i]),
+        }
+
+
+def screenshot_files(
+    path: str | os.PathLike, masks_dir: str | None
+) -> tuple[list[Path], list[Path | None]]:
+    """Images under ``path`` (recursive, skipping a ``masks`` folder) and their masks, if any."""
+    root, masks = resolve_image_root(path, masks_dir)
+    files = [f for f in list_images(root) if masks is None or masks not in f.parents]
+    if root.is_dir():
+        files = [f for f in files if "masks" not in f.relative_to(root).parts[:1]]
+    if not files:
+        raise FileNotFoundError(f"no images (png/jpg/bmp/gif/webp) under {root}")
+    return files, [find_mask(f, root, masks) for f in files]
+
+
+def split_indices(n: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Seeded train/val split of ``n`` items; at least one of each when ``n >= 2``."""
+    order = np.random.default_rng(seed).permutation(n).tolist()
+    n_val = round(n * val_fraction)
+    if val_fraction > 0 and n >= 2:
+        n_val = min(max(n_val, 1), n - 1)
+    return sorted(order[n_val:]), sorted(order[:n_val])
+
+
+def first_readable(files: Sequence[Path]) -> Path:
+    """The first file that loads; a clear error when none does (checked once at set-up)."""
+    errors = []
+    for f in files:
+        try:
+            load_rgb(f)
+            return f
+        except ImageReadError as err:
+            errors.append(str(err))
+    raise RuntimeError(
+        f"none of the {len(files)} image files could be read; first errors: "
+        + "; ".join(errors[:3])
+    )

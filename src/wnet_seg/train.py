@@ -1,0 +1,211 @@
+"""Training entry point: a thin ``@hydra.main`` around a plain, testable :func:`train`.
+
+wnet-seg-train                                   # the default: overfit the demo frame
+wnet-seg-train experiment=overfit_demo
+wnet-seg-train data=screenshots data.path=shots/ model.num_classes=8
+wnet-seg-train ckpt_path=last                     # resume the newest run of this task
+wnet-seg-train train=false ckpt_path=run/checkpoints/last.ckpt visualize=true
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from wnet_seg.checkpoint import CHECKPOINT_FORMAT, read_checkpoint
+from wnet_seg.config import ConfigError, TrainConf, register_configs, validate
+from wnet_seg.data.datamodule import WNetDataModule
+from wnet_seg.data.io import save_mask
+from wnet_seg.lightning_module import WNetModule, make_panel
+
+log = logging.getLogger("wnet_seg.train")
+
+register_configs()
+if not OmegaConf.has_resolver("wnet_run_id"):
+    # Unique per launch even when two runs start in the same second (pid + random suffix).
+    _RUN_ID = f"{os.getpid()}-{secrets.token_hex(2)}"
+    OmegaConf.register_new_resolver("wnet_run_id", lambda: _RUN_ID)
+
+
+def resolve_ckpt_path(ckpt_path: str | None, paths: dict[str, Any], task_name: str) -> str | None:
+    """``last`` -> the newest ``last.ckpt`` among this task's runs; other values are paths."""
+    if ckpt_path is None:
+        return None
+    if ckpt_path == "last":
+        runs = Path(paths["log_dir"]) / task_name / "runs"
+        candidates = sorted(runs.glob("*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
+        if not candidates:
+            raise FileNotFoundError(
+                f"ckpt_path=last: no {runs}/*/checkpoints/last.ckpt to resume from"
+            )
+        return str(candidates[-1])
+    if not Path(ckpt_path).is_file():
+        raise FileNotFoundError(f"ckpt_path: no such checkpoint file: {ckpt_path}")
+    return ckpt_path
+
+
+def build_module(conf: TrainConf) -> WNetModule:
+    return WNetModule(
+        model=asdict(conf.model.to_wnet_config()),
+        loss=asdict(conf.loss),
+        optim=asdict(conf.optim),
+        norm={"mean": list(conf.data.mean), "std": list(conf.data.std)},
+        image_log_every_n_steps=conf.image_log_every_n_steps,
+        channels_last=conf.channels_last,
+        compile=conf.compile,
+    )
+
+
+def _instantiate_all(section: dict[str, Any]) -> list[Any]:
+    return [
+        hydra.utils.instantiate(v)
+        for v in section.values()
+        if isinstance(v, dict) and "_target_" in v
+    ]
+
+
+def build_trainer(conf: TrainConf, output_dir: Path) -> pl.Trainer:
+    from wnet_seg.callbacks import AtomicCheckpointIO
+
+    callbacks = _instantiate_all(conf.callbacks)
+    loggers = _instantiate_all(conf.logger)
+    kwargs = dict(conf.trainer)
+    plugins = list(kwargs.pop("plugins", None) or [])
+    plugins.append(AtomicCheckpointIO())
+    return pl.Trainer(
+        callbacks=callbacks,
+        logger=loggers or False,
+        plugins=plugins,
+        default_root_dir=str(output_dir),
+        **kwargs,
+    )
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Train (and/or evaluate) as the config says; return the final metrics and output paths."""
+    conf = validate(cfg)
+    output_dir = Path(conf.paths["output_dir"])
+    output_dir.mkdir(parents=True, exist_ok=True)
+    if conf.seed is not None:
+        pl.seed_everything(conf.seed, workers=True)
+    torch.set_float32_matmul_precision("high")
+
+    datamodule = WNetDataModule(conf.data, seed=conf.seed or 0)
+    ckpt_path = resolve_ckpt_path(conf.ckpt_path, conf.paths, conf.task_name)
+    if ckpt_path is not None and not conf.train:
+        module = load_module(ckpt_path)
+    else:
+        module = build_module(conf)
+    trainer = build_trainer(conf, output_dir)
+    if trainer.is_global_zero:
+        OmegaConf.save(cfg, output_dir / "config.yaml", resolve=True)
+        log.info("run folder: %s", output_dir)
+
+    if conf.train:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+    if not conf.train or conf.test:
+        metrics.update(
+            {k: float(v) for k, v in trainer.validate(module, datamodule=datamodule)[0].items()}
+        )
+
+    result: dict[str, Any] = {"metrics": metrics, "output_dir": str(output_dir)}
+    if trainer.is_global_zero:
+        datamodule.setup("validate")
+        pngs = write_segmentations(
+            module, datamodule, output_dir / "segmentations", conf.num_output_pngs
+        )
+        result["pngs"] = [str(p) for p in pngs]
+        result["skipped_files"] = datamodule.skipped_files
+        ckpt_dir = output_dir / "checkpoints"
+        result["last_ckpt"] = (
+            str(ckpt_dir / "last.ckpt") if (ckpt_dir / "last.ckpt").exists() else None
+        )
+        result["tensorboard_dir"] = str(output_dir / "tensorboard")
+        if conf.visualize and pngs:
+            show_panel(pngs[0])
+    return result
+
+
+def load_module(path: str) -> WNetModule:
+    """Rebuild the LightningModule of a checkpoint (weights-only load; no pickled code runs)."""
+    ckpt = read_checkpoint(path)
+    hp = dict(ckpt.get("hyper_parameters") or {})
+    if hp.get("format", 0) > CHECKPOINT_FORMAT or "model" not in hp:
+        raise ConfigError(f"{path}: not a wnet-seg checkpoint this version can read")
+    hp["compile"] = False
+    module = WNetModule(**hp)
+    module.load_state_dict(ckpt["state_dict"])
+    return module
+
+
+@torch.no_grad()
+def write_segmentations(
+    module: WNetModule, datamodule: WNetDataModule, out: Path, limit: int
+) -> list[Path]:
+    """Panels (image | reconstruction | segmentation) and raw label PNGs of the first val frames."""
+    if limit <= 0 or datamodule.val_set is None:
+        return []
+    out.mkdir(parents=True, exist_ok=True)
+    module.eval()
+    device = module.device
+    written = []
+    for i in range(min(limit, len(datamodule.val_set))):
+        sample = datamodule.val_set[i]
+        image = sample["image"][None].to(device)
+        probs, recon = module(image)
+        recon01 = recon * module.std + module.mean
+        stem = f"{i:03d}_{Path(sample['name']).stem}"
+        panel = make_panel(image[0], recon01[0], probs[0])
+        from PIL import Image
+
+        Image.fromarray(panel).save(out / f"{stem}_panel.png")
+        save_mask(probs[0].argmax(0).cpu().numpy().astype(np.uint8), out / f"{stem}_labels.png")
+        written.append(out / f"{stem}_panel.png")
+    return written
+
+
+def show_panel(path: Path) -> None:
+    """Open the panel in a window when a display exists; say where it is otherwise."""
+    if not (
+        os.environ.get("DISPLAY")
+        or os.environ.get("WAYLAND_DISPLAY")
+        or sys.platform in ("darwin", "win32")
+    ):
+        log.info("visualize=true but no display; the panel is at %s", path)
+        return
+    try:
+        from PIL import Image
+
+        Image.open(path).show()
+    except Exception as err:  # a missing viewer must not fail the run
+        log.warning("could not open a window (%s); the panel is at %s", err, path)
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    try:
+        result = train(cfg)
+    except ConfigError as err:
+        log.error("config error: %s", err)
+        raise SystemExit(2) from None
+    metric = cfg.get("optimized_metric")
+    if metric:
+        value = result["metrics"].get(metric)
+        return None if value is None else float(value)
+    return None
+
+
+if __name__ == "__main__":
+    main()
