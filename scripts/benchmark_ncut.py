@@ -127,7 +127,9 @@ def main(argv=None) -> None:
             return f"{r[key] / scale:.{digits}f}" if key in r else r.get("error", "?")
 
         speed = (
-            f"{ref['seconds'] / ours['seconds']:.1f}x" if "seconds" in ours and "seconds" in ref else "-"
+            f"{ref['seconds'] / ours['seconds']:.1f}x"
+            if "seconds" in ours and "seconds" in ref
+            else "-"
         )
         mem = (
             f"{ours['peak_extra_bytes'] / max(ref['peak_extra_bytes'], 1):.3f}"
