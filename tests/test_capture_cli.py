@@ -53,3 +53,61 @@ def test_bad_size_is_a_clear_error(capsys):
     with pytest.raises(SystemExit):
         main(["crafter", "--out", "x", "--size", "big"])
     assert "size must be N or HxW" in capsys.readouterr().err
+
+
+def test_atari_rom_ids_and_mario_levels_are_checked_before_any_install(tmp_path):
+    from wnet_seg.capture.atari import rom_id
+    from wnet_seg.capture.mario import ALL_STAGES, DEFAULT_LEVELS, capture_mario
+
+    assert rom_id("MsPacman") == "ms_pacman"
+    assert rom_id("SpaceInvaders") == "space_invaders"
+    assert rom_id("pong") == "pong" and rom_id("ms-pacman") == "ms_pacman"
+    assert set(DEFAULT_LEVELS) <= set(ALL_STAGES) and len(ALL_STAGES) == 32
+    with pytest.raises(ValueError, match="9-9"):
+        capture_mario(tmp_path, num=1, levels=["9-9"], venv=tmp_path / "never-made")
+    assert not (tmp_path / "never-made").exists()
+
+
+@pytest.mark.slow
+def test_mario_and_atari_capture_for_real(tmp_path):
+    """Runs the emulators in the games venv (made on first use: a minute or two of pip)."""
+    from wnet_seg.capture.gamevenv import default_venv
+
+    if not (default_venv() / "wnet-seg-requirements.txt").exists():
+        pytest.skip(f"no emulator venv at {default_venv()} (made by `wnet-seg-capture mario`)")
+    assert (
+        main(
+            [
+                "mario",
+                "--out",
+                str(tmp_path / "m"),
+                "--num",
+                "3",
+                "--levels",
+                "1-1,2-2",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "atari",
+                "--game",
+                "Breakout",
+                "--out",
+                str(tmp_path / "a"),
+                "--num",
+                "3",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    assert [load_rgb(p).shape for p in list_images(tmp_path / "m" / "images")] == [
+        (240, 256, 3)
+    ] * 3
+    assert [load_rgb(p).shape for p in list_images(tmp_path / "a" / "images")] == [
+        (210, 160, 3)
+    ] * 3

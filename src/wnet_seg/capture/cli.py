@@ -66,6 +66,32 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("crafter-demo", help="the small demo frame committed under data/demo")
     d.add_argument("--out", default="data/demo", help="output folder (default data/demo)")
     d.add_argument("--seed", type=int, default=0, help="first world seed searched (default 0)")
+    m = sub.add_parser(
+        "mario", help="Super Mario Bros. frames (240x256), in a separate emulator venv"
+    )
+    m.add_argument("--out", required=True, help="output folder (images/, frames.csv)")
+    m.add_argument("--num", type=int, default=64, help="number of frames (default 64)")
+    m.add_argument("--seed", type=int, default=0, help="seed of the random jumps (default 0)")
+    m.add_argument(
+        "--levels", default=None, help="comma-separated stages, e.g. 1-1,2-2 (default: 8 varied)"
+    )
+    m.add_argument("--gap", type=int, default=40, help="emulator frames between kept frames")
+    m.add_argument(
+        "--venv", default=None, help="emulator venv (default ~/.cache/wnet-seg/games-venv)"
+    )
+    m.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    a = sub.add_parser("atari", help="Atari 2600 frames (210x160), in a separate emulator venv")
+    a.add_argument("--out", required=True, help="output folder (images/, frames.csv)")
+    a.add_argument("--game", default="Pong", help="ALE game, e.g. Pong, Breakout, MsPacman")
+    a.add_argument("--num", type=int, default=64, help="number of frames (default 64)")
+    a.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    a.add_argument("--gap", type=int, default=30, help="emulator frames between kept frames")
+    a.add_argument(
+        "--venv", default=None, help="emulator venv (default ~/.cache/wnet-seg/games-venv)"
+    )
+    a.add_argument("--no-progress", action="store_true", help="no progress bar")
+
     f = sub.add_parser("crafter-figures", help="docs/crafter_alignment.png and docs/data_grid.png")
     f.add_argument("--out", default="docs", help="output folder (default docs)")
     return p
@@ -113,6 +139,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"wrote {args.out}/crafter.png, crafter_mask.png, classes.txt "
             f"(world {info.world_seed}, x={info.x}, y={info.y})"
         )
+    elif args.command == "mario":
+        from wnet_seg.capture.mario import capture_mario
+
+        levels = args.levels.split(",") if args.levels else None
+        n = capture_mario(
+            args.out, args.num, args.seed, levels, args.gap, args.venv, not args.no_progress
+        )
+        print(f"wrote {n} frames to {args.out} in {time.perf_counter() - t0:.1f} s")
+    elif args.command == "atari":
+        from wnet_seg.capture.atari import capture_atari
+
+        n = capture_atari(
+            args.out,
+            args.game,
+            args.num,
+            args.seed,
+            gap=args.gap,
+            venv=args.venv,
+            progress=not args.no_progress,
+        )
+        print(f"wrote {n} frames to {args.out} in {time.perf_counter() - t0:.1f} s")
     elif args.command == "crafter-figures":
         from wnet_seg.capture.figures import write_figures
 
