@@ -2,7 +2,7 @@
 
 Subcommands: ``crafter`` (frames + exact masks), ``crafter-benchmark`` (the standard train/val/test
 splits by world seed), ``crafter-demo`` (the committed demo frame), ``crafter-figures`` (the figures in
-``docs/``), ``mario`` and ``atari``
+``docs/``), ``label-stats`` (class shares of a folder), ``mario`` and ``atari``
 (optional; they run in a separate virtual environment, see ``docs/data.md``).
 """
 
@@ -92,9 +92,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     a.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    st = sub.add_parser("label-stats", help="pixel share and frame count of each class in a folder")
+    st.add_argument("folder", help="dataset folder with masks/ and classes.txt")
+
     f = sub.add_parser("crafter-figures", help="docs/crafter_alignment.png and docs/data_grid.png")
     f.add_argument("--out", default="docs", help="output folder (default docs)")
     return p
+
+
+def _label_stats(folder: str) -> None:
+    """Print, per class, its share of all labelled pixels and the number of frames showing it."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from wnet_seg.data.io import list_images, load_mask, read_classes
+
+    root = Path(folder)
+    classes = read_classes(root / "classes.txt")
+    masks = list_images(root / "masks")
+    if not masks:
+        raise SystemExit(f"{root / 'masks'}: no masks found")
+    pixels = np.zeros(256, np.int64)
+    frames = np.zeros(256, np.int64)
+    for path in masks:
+        counts = np.bincount(load_mask(path).ravel(), minlength=256)
+        pixels += counts
+        frames += counts > 0
+    total = pixels.sum()
+    print(f"{len(masks)} masks, {total} pixels ({pixels[255]} ignored)")
+    print(f"{'id':>3} {'class':<10} {'pixels %':>9} {'frames':>7}")
+    for cid in range(256):
+        if pixels[cid] or cid in classes:
+            name = classes.get(cid, "ignore" if cid == 255 else "?")
+            print(f"{cid:>3} {name:<10} {100 * pixels[cid] / total:>9.3f} {frames[cid]:>7}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -160,6 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             progress=not args.no_progress,
         )
         print(f"wrote {n} frames to {args.out} in {time.perf_counter() - t0:.1f} s")
+    elif args.command == "label-stats":
+        _label_stats(args.folder)
     elif args.command == "crafter-figures":
         from wnet_seg.capture.figures import write_figures
 
