@@ -28,7 +28,10 @@ def _size(text: str) -> int | tuple[int, int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="wnet-seg-capture", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="wnet-seg-capture",
+        description="Write dataset folders of real game frames (Crafter, Super Mario Bros., Atari).",
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("crafter", help="Crafter frames with exact per-pixel masks")
