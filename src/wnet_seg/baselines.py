@@ -10,20 +10,20 @@ label map with ids ``0..n-1``. All are deterministic (fixed ``random_state``).
   what lets a multi-colour texture (grass with darker specks) become one cluster; it varies much
   less inside a texture than single pixels do, so it needs the larger weight to count. On 16
   Crafter validation frames (worlds 100000-100001) weights 1 / 2 / 4 / 8 gave per-image Hungarian
-  mIoU 0.42 / 0.45 / 0.48 / 0.49 (windows 5, 9, 16 within 0.02); 4 keeps the pixel's own colour
-  as a tie-breaker.
+  mIoU 0.42 / 0.45 / 0.48 / 0.49 (at weight 4, windows 5 / 9 / 16: 0.48 / 0.48 / 0.45); 4 keeps
+  the pixel's own colour as a tie-breaker.
 - ``felzenszwalb``: scikit-image's graph-based segmentation with the setting of Felzenszwalb &
   Huttenlocher's paper: scale (their k) 500, sigma 0.8, min_size 20. It ignores ``k`` and picks its
-  own number of segments (tens to ~150 on 256x256 frames). The pre-blur matters on pixel art:
-  without it every dark speck cuts a texture (sigma 0 / 0.5 / 0.8: mIoU 0.34 / 0.45 / 0.49 on the
+  own number of segments (120-560, median 290, on 256x256 Crafter frames). The pre-blur matters:
+  without it every dark speck cuts a texture (sigma 0 / 0.5 / 0.8: mIoU 0.34 / 0.44 / 0.49 on the
   same validation frames), at the price of thin segments along sharp edges, where the blur
   makes a ramp of in-between colours.
 - ``slic``: scikit-image SLIC with ``n_segments = k``, the default compactness 10 in Lab space,
   and ``enforce_connectivity=False``. With k this small (a handful), SLIC's clusters follow colour
   and come out as scattered fragments; the connectivity pass then merges every fragment below its
-  size threshold and leaves 1-2 segments (on synthetic tile maps: mIoU 0.13-0.27 with the pass,
-  0.38-0.59 without). Without it, SLIC is k-means on Lab + position seeded on a grid; it may
-  return fewer than k segments.
+  size threshold and often leaves 1-2 segments (same validation frames: mIoU 0.19 with the pass,
+  0.35 without). Without it, SLIC is k-means on Lab + position seeded on a grid; it may
+  return fewer than k segments. The commands behind these numbers: docs/metrics-and-baselines.md.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ How much the choice matters was checked on a proxy, as no trained model existed 
 (RGB + local mean) labels as 0.6-confidence unaries on 16 Crafter validation frames. Without CRF
 per-image Hungarian mIoU 0.48; bilateral (sxy, srgb, compat) of (8, 20, 5), (16, 20, 5),
 (16, 20, 10), (16, 40, 5) and DeepLab's (80, 13, 10) all gave 0.57-0.58. Re-check on the W-Net's
-softmax.
+softmax. The command behind these numbers: docs/metrics-and-baselines.md.
 """
 
 from __future__ import annotations
