@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import tempfile
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -44,40 +45,141 @@ class LoadedWNet:
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Load a checkpoint dict with ``weights_only=True``; refuse pickled code with a clear error."""
+    """Load a checkpoint dict with ``weights_only=True``; refuse pickled code with a clear error.
+
+    ``torch.load(weights_only=True)`` unpickles with an allow-list (tensors, containers, numbers,
+    strings): a pickle that names any other callable (``os.system``, ``builtins.open``, a class
+    with ``__reduce__``...) stops before that callable is ever looked up or called.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"cannot read checkpoint {path}: empty file (0 bytes)")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         raise CheckpointError(
             f"refusing to load {path}: it contains pickled objects other than tensors and plain "
-            f"values (possibly code), which wnet-seg never executes. Details: {err}"
+            f"values ({_unsafe_global(err)}), which wnet-seg never unpickles because that could "
+            "run code hidden in the file. Use checkpoints written by wnet-seg-train, or export "
+            "the weights as a plain state_dict."
         ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as err:
-        raise CheckpointError(f"cannot read checkpoint {path}: {err}") from None
-    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
-        raise CheckpointError(f"{path} is not a wnet-seg checkpoint (no state_dict)")
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: truncated or not a torch.save file ({first})"
+        ) from None
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(
+            f"{path} holds a {type(ckpt).__name__}, not a checkpoint dict: not a wnet-seg checkpoint"
+        )
+    if "state_dict" not in ckpt:
+        if ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
+            keys = ", ".join(list(ckpt)[:3])
+            raise CheckpointError(
+                f"{path} is a bare state_dict ({len(ckpt)} tensors: {keys}, ...), not a wnet-seg "
+                "checkpoint: it has no hyper_parameters saying which architecture the weights fit"
+            )
+        raise CheckpointError(
+            f"{path} is not a wnet-seg checkpoint (no 'state_dict'; keys: {sorted(map(str, ckpt))[:8]})"
+        )
+    if not isinstance(ckpt["state_dict"], dict):
+        raise CheckpointError(f"{path}: 'state_dict' is a {type(ckpt['state_dict']).__name__}")
     return ckpt
+
+
+def _unsafe_global(err: Exception) -> str:
+    """The forbidden global named by torch's weights-only unpickler, without its advice to disable
+    the check."""
+    m = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+    if m:
+        return f"it references {m.group(1)}"
+    lines = [ln.strip() for ln in str(err).splitlines() if "WeightsUnpickler" in ln]
+    return lines[0] if lines else "unsupported pickle content"
+
+
+def check_format(hparams: Any, path: Path | str = "?") -> int:
+    """The checkpoint's ``format``; :class:`CheckpointError` for a newer or malformed one."""
+    if not isinstance(hparams, dict):
+        raise CheckpointError(f"{path} has no hyper_parameters dict: not a wnet-seg checkpoint")
+    fmt = hparams.get("format", 0)
+    if isinstance(fmt, bool) or not isinstance(fmt, int) or fmt < 0:
+        raise CheckpointError(
+            f"{path}: checkpoint 'format' must be a non-negative int, got {fmt!r}"
+        )
+    if fmt > CHECKPOINT_FORMAT:
+        written = hparams.get("wnet_seg_version", "an unknown version")
+        raise CheckpointError(
+            f"{path} uses checkpoint format {fmt} (written by wnet-seg {written}), newer than "
+            f"this wnet-seg ({__version__}) reads (format {CHECKPOINT_FORMAT}); upgrade wnet-seg"
+        )
+    return fmt
 
 
 def model_config_from_hparams(hparams: dict[str, Any], path: Path | str = "?") -> WNetConfig:
     """The W-Net architecture stored in a checkpoint's hyperparameters."""
+    check_format(hparams, path)
     model = hparams.get("model")
     if not isinstance(model, dict):
         raise CheckpointError(
             f"{path} has no 'model' hyperparameters: not a wnet-seg checkpoint, or one written "
             "before format 1"
         )
-    fmt = hparams.get("format", 0)
-    if fmt > CHECKPOINT_FORMAT:
-        raise CheckpointError(
-            f"{path} uses checkpoint format {fmt}, newer than this wnet-seg ({__version__}) reads "
-            f"(format {CHECKPOINT_FORMAT}); upgrade wnet-seg"
-        )
     known = {f.name for f in fields(WNetConfig)}
-    return WNetConfig(**{k: v for k, v in model.items() if k in known})
+    unknown = sorted(set(model) - known)
+    if unknown:
+        raise CheckpointError(
+            f"{path}: model settings {unknown} are unknown to this wnet-seg ({__version__}); the "
+            f"checkpoint was written by wnet-seg {hparams.get('wnet_seg_version', '?')}"
+        )
+    try:
+        return WNetConfig(**model)
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{path}: invalid model settings {model}: {err}") from None
+
+
+def check_resumable(path: str | os.PathLike, hparams: dict[str, Any]) -> dict[str, Any]:
+    """Read ``path`` and check that training with ``hparams`` can resume from it.
+
+    The architecture must match exactly, and so must what shapes the optimizer state: the loss
+    schedule (one or two optimizers), the optimizer and whether an LR schedule exists. Other
+    settings (learning rate, loss weights, sigmas...) may change on resume. Returns the checkpoint.
+    """
+    path = Path(path)
+    ckpt = read_checkpoint(path)
+    old = ckpt.get("hyper_parameters")
+    config = model_config_from_hparams(old if isinstance(old, dict) else {}, path)
+    differences = []
+    new_model = dict(hparams.get("model") or {})
+    for key, value in sorted(asdict(config).items()):
+        if key in new_model and new_model[key] != value:
+            differences.append(
+                f"model.{key} is {value!r} in the checkpoint, {new_model[key]!r} now"
+            )
+    old_loss, new_loss = old.get("loss") or {}, hparams.get("loss") or {}
+    old_optim, new_optim = old.get("optim") or {}, hparams.get("optim") or {}
+
+    def lr_schedule(optim: dict) -> str:
+        return "set" if optim.get("lr_step_epochs") else "null"
+
+    for key, was, now in (
+        (
+            "loss.schedule",
+            old_loss.get("schedule", "alternating"),
+            new_loss.get("schedule", "alternating"),
+        ),
+        ("optim.name", old_optim.get("name"), new_optim.get("name")),
+        ("optim.lr_step_epochs", lr_schedule(old_optim), lr_schedule(new_optim)),
+    ):
+        if was != now:
+            differences.append(f"{key} is {was} in the checkpoint, {now} now")
+    if differences:
+        raise CheckpointError(
+            f"cannot resume from {path}: " + "; ".join(differences) + ". Use the checkpoint's "
+            "settings, or start a new run (ckpt_path=null)."
+        )
+    return ckpt
 
 
 def load_wnet(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> LoadedWNet:

@@ -100,6 +100,18 @@ class LossConf:
             "'raise' or 'skip'",
             self.nonfinite,
         )
+        from wnet_seg.losses.objective import NCutSettings
+
+        try:  # features / feature_params: the objective's own checks, reported as config errors
+            NCutSettings(
+                radius=self.radius,
+                sigma_i=self.sigma_i,
+                sigma_x=self.sigma_x,
+                features=self.features,
+                feature_params=dict(self.feature_params or {}),
+            )
+        except (TypeError, ValueError) as err:
+            raise ConfigError(str(err)) from None
 
 
 @dataclass
@@ -118,6 +130,7 @@ class OptimConf:
         _check(self.name in ("adam", "adamw", "sgd"), "optim.name", "adam, adamw or sgd", self.name)
         _check(self.lr > 0, "optim.lr", "> 0", self.lr)
         _check(self.weight_decay >= 0, "optim.weight_decay", ">= 0", self.weight_decay)
+        _check(0 <= self.momentum < 1, "optim.momentum", "in [0, 1)", self.momentum)
         _check(
             self.lr_step_epochs is None or self.lr_step_epochs >= 1,
             "optim.lr_step_epochs",
@@ -166,6 +179,7 @@ class DataConf:
 
     def __post_init__(self) -> None:
         _check(self.kind in DATA_KINDS, "data.kind", f"one of {list(DATA_KINDS)}", self.kind)
+        _check(bool(self.path), "data.path", "a file or folder path", self.path)
         _check(self.length >= 1, "data.length", ">= 1", self.length)
         _check(self.batch_size >= 1, "data.batch_size", ">= 1", self.batch_size)
         _check(self.val_batch_size >= 1, "data.val_batch_size", ">= 1", self.val_batch_size)
@@ -193,6 +207,7 @@ class DataConf:
             (self.mean, self.std),
         )
         _check(all(s > 0 for s in self.std), "data.std", "all > 0", self.std)
+        _check(all(0 <= m <= 1 for m in self.mean), "data.mean", "all in [0, 1]", self.mean)
         _check(
             self.on_bad_file in ("skip", "fail"),
             "data.on_bad_file",
@@ -228,6 +243,32 @@ class TrainConf:
     optimized_metric: str | None = None
 
     def __post_init__(self) -> None:
+        _check(
+            self.seed is None or 0 <= self.seed < 2**32,
+            "seed",
+            "in [0, 2**32) or null",
+            self.seed,
+        )
+        _check(
+            bool(self.task_name)
+            and "/" not in self.task_name
+            and self.task_name not in (".", ".."),
+            "task_name",
+            "a non-empty folder name without '/'",
+            self.task_name,
+        )
+        _check(
+            self.model.in_channels == 3,
+            "model.in_channels",
+            "3 (images are read as RGB)",
+            self.model.in_channels,
+        )
+        _check(
+            len(self.data.mean) == self.model.in_channels,
+            "data.mean/std",
+            f"lists of model.in_channels={self.model.in_channels} values",
+            (self.data.mean, self.data.std),
+        )
         _check(
             self.image_log_every_n_steps >= 1,
             "image_log_every_n_steps",

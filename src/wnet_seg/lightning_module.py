@@ -144,9 +144,22 @@ class WNetModule(pl.LightningModule):
         if (batch_idx % self.hparams.image_log_every_n_steps) == 0:
             self.log_panel("train/panel", image, probs, recon)
 
+    def on_train_epoch_start(self) -> None:
+        self._sync_schedulers(self.current_epoch)
+
     def on_train_epoch_end(self) -> None:
+        self._sync_schedulers(self.current_epoch + 1)
+
+    def _sync_schedulers(self, epochs_done: int) -> None:
+        """Step each (per-epoch) LR scheduler until it has stepped once per finished epoch.
+
+        Idempotent, so resuming stays exact: Lightning re-runs ``on_train_epoch_end`` when it resumes
+        from a checkpoint saved at epoch end, and skips it when it resumes from one saved after the
+        epoch's last batch; a plain ``step()`` here would decay the LR once too often or too rarely.
+        """
         for sched in self._schedulers():
-            sched.step()
+            while sched.last_epoch < epochs_done:
+                sched.step()
 
     def _schedulers(self) -> list:
         s = self.lr_schedulers()

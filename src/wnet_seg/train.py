@@ -23,7 +23,7 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from wnet_seg.checkpoint import CHECKPOINT_FORMAT, read_checkpoint
+from wnet_seg.checkpoint import CHECKPOINT_FORMAT, check_resumable, read_checkpoint
 from wnet_seg.config import ConfigError, TrainConf, register_configs, validate
 from wnet_seg.data.datamodule import WNetDataModule
 from wnet_seg.data.io import save_mask
@@ -76,9 +76,9 @@ def _instantiate_all(section: dict[str, Any]) -> list[Any]:
 
 
 def build_trainer(conf: TrainConf, output_dir: Path) -> pl.Trainer:
-    from wnet_seg.callbacks import AtomicCheckpointIO
+    from wnet_seg.callbacks import AtomicCheckpointIO, SkippedFilesMonitor
 
-    callbacks = _instantiate_all(conf.callbacks)
+    callbacks = [*_instantiate_all(conf.callbacks), SkippedFilesMonitor()]
     loggers = _instantiate_all(conf.logger)
     kwargs = dict(conf.trainer)
     plugins = list(kwargs.pop("plugins", None) or [])
@@ -113,7 +113,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         log.info("run folder: %s", output_dir)
 
     if conf.train:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        if ckpt_path is not None:
+            check_resumable(ckpt_path, module.hparams)  # clear reason instead of a shape error
+        _fit_or_exit_on_sigterm(trainer, module, datamodule, ckpt_path)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     if not conf.train or conf.test:
         metrics.update(
@@ -127,7 +129,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             module, datamodule, output_dir / "segmentations", conf.num_output_pngs
         )
         result["pngs"] = [str(p) for p in pngs]
-        result["skipped_files"] = datamodule.skipped_files
+        result["skipped_files"] = _skipped_files(trainer, datamodule)
         ckpt_dir = output_dir / "checkpoints"
         result["last_ckpt"] = (
             str(ckpt_dir / "last.ckpt") if (ckpt_dir / "last.ckpt").exists() else None
@@ -136,6 +138,29 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         if conf.visualize and pngs:
             show_panel(pngs[0])
     return result
+
+
+def _fit_or_exit_on_sigterm(trainer: pl.Trainer, module, datamodule, ckpt_path) -> None:
+    """``trainer.fit``; on SIGTERM (checkpoint already saved by ``LastCheckpoint``) re-raise with
+    exit status 143 (128 + SIGTERM), so a job script sees the run was stopped, not finished."""
+    from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    except SIGTERMException:
+        log.warning("stopped by SIGTERM at global step %d", trainer.global_step)
+        raise SIGTERMException(143) from None
+
+
+def _skipped_files(trainer: pl.Trainer, datamodule: WNetDataModule) -> int:
+    """Bad data files skipped in this run, DataLoader workers included (``SkippedFilesMonitor``)."""
+    from wnet_seg.callbacks import SkippedFilesMonitor
+
+    monitors = [cb for cb in trainer.callbacks if isinstance(cb, SkippedFilesMonitor)]
+    if not monitors:
+        return datamodule.skipped_files
+    monitors[0].collect(datamodule=datamodule)
+    return monitors[0].count
 
 
 def load_module(path: str) -> WNetModule:

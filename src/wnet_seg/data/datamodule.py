@@ -6,12 +6,16 @@ import logging
 from pathlib import Path
 
 import pytorch_lightning as pl
+import torch
 from torch.utils.data import DataLoader
 
 from wnet_seg.config import DataConf
 from wnet_seg.data.datasets import (
+    DatasetError,
     ImageDataset,
+    declared_class_ids,
     first_readable,
+    resolve_image_root,
     screenshot_files,
     split_indices,
 )
@@ -55,9 +59,11 @@ class WNetDataModule(pl.LightningDataModule):
         )
         if c.kind == "overfit":
             path = Path(c.path)
-            load_rgb(path)  # fail at once, naming the file, if the one image is unreadable
+            image = load_rgb(path)  # fail at once, naming the file, if the one image is unreadable
             if c.mask_path:
-                load_mask(c.mask_path, expected_hw=load_rgb(path).shape[:2])
+                ids = declared_class_ids(c.mask_path)
+                load_mask(c.mask_path, expected_hw=image.shape[:2], valid_ids=ids)
+                common["valid_ids"] = ids
             files, masks = [path], [c.mask_path]
             self.train_set = ImageDataset(
                 files,
@@ -71,8 +77,12 @@ class WNetDataModule(pl.LightningDataModule):
             self.val_set = ImageDataset(files, masks, train=False, **common)
             return
         files, masks = screenshot_files(c.path, c.masks_dir)
-        first_readable(files)
+        common["valid_ids"] = declared_class_ids(resolve_image_root(c.path, c.masks_dir)[1])
         train_idx, val_idx = split_indices(len(files), c.val_fraction, c.split_seed)
+        # No readable (training) image at all: fail now, naming the first errors (each check stops
+        # at the first readable file, so this costs a read or two on a healthy dataset).
+        first_readable(files, f"image files under {c.path}")
+        first_readable([files[i] for i in train_idx], f"training images under {c.path}")
         if c.max_val_images is not None:
             val_idx = val_idx[: c.max_val_images]
         self.train_set = ImageDataset(
@@ -84,6 +94,12 @@ class WNetDataModule(pl.LightningDataModule):
             **common,
         )
         val = val_idx or train_idx[:1]
+        try:
+            first_readable([files[i] for i in val])
+        except DatasetError as err:  # validation would fail mid-run: use a readable train image
+            fallback = files.index(first_readable([files[i] for i in train_idx]))
+            log.warning("no readable validation image (%s); validating on %s", err, files[fallback])
+            val = [fallback]
         self.val_set = ImageDataset(
             [files[i] for i in val], [masks[i] for i in val], train=False, **common
         )
@@ -91,6 +107,7 @@ class WNetDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         assert self.train_set is not None
+        self._decorrelate_ranks()
         return DataLoader(
             self.train_set,
             batch_size=self.per_device_batch_size,
@@ -99,6 +116,19 @@ class WNetDataModule(pl.LightningDataModule):
             drop_last=len(self.train_set) >= self.per_device_batch_size,
             persistent_workers=self.cfg.num_workers > 0,
         )
+
+    def _decorrelate_ranks(self) -> None:
+        """Give each DDP process its own torch RNG stream (seed + rank).
+
+        Every process runs ``seed_everything(seed)``, and with ``num_workers=0`` random crops and
+        flips are drawn in the main process, so without this all ranks would cut the same crops
+        (and draw the same dropout masks) from their different samples. Workers (``num_workers>0``)
+        are already seeded per rank by Lightning.
+        """
+        trainer = self.trainer
+        if trainer is None or trainer.world_size <= 1:
+            return
+        torch.manual_seed(self.seed + 1_000_003 * trainer.global_rank)
 
     def val_dataloader(self) -> DataLoader:
         assert self.val_set is not None

@@ -1,25 +1,36 @@
 """Datasets of screenshots (and optional ground-truth masks, for validation metrics only).
 
 Every sample is a dict: ``image`` float ``(C, H, W)`` in [0, 1], ``mask`` int64 ``(H, W)`` (255 =
-ignore; all 255 when there is no mask), ``index`` and ``name``. An unreadable file is skipped with
-one warning naming it (``on_bad_file="skip"``, counted in ``skipped``) or raises (``"fail"``).
+ignore; all 255 when there is no mask), ``index``, ``name`` and ``skipped``.
+
+Bad files: an unreadable image, or a mask that does not fit its image (size, mode, ids outside
+``classes.txt``), is skipped (``on_bad_file="skip"``: the next file is served instead, the file is
+never retried, and it is counted in ``skipped``) or raises (``"fail"``). In the main process the
+dataset logs one warning per skipped file. Inside a DataLoader worker it cannot reach the main
+process's count, so it hands ``"<path>\t<reason>"`` lines to the consumer in the sample's
+``skipped`` string (empty otherwise), and :class:`wnet_seg.callbacks.SkippedFilesMonitor` warns
+once per file and logs the count.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, get_worker_info
 
 from wnet_seg.data.io import IGNORE_ID, ImageReadError, list_images, load_mask, load_rgb
 from wnet_seg.data.transforms import center_crop, nearest_upscale, train_transform
 
 log = logging.getLogger(__name__)
+
+
+class DatasetError(ValueError):
+    """A dataset that cannot be used at all (e.g. no readable image); the message says why."""
 
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:
@@ -80,10 +91,13 @@ class ImageDataset(Dataset):
         eval_crop: int | None = None,
         on_bad_file: str = "skip",
         seed: int = 0,
+        valid_ids: Collection[int] | None = None,
     ) -> None:
         self.files = [Path(f) for f in files]
         if not self.files:
-            raise ValueError("dataset has no image files")
+            raise DatasetError("dataset has no image files")
+        if on_bad_file not in ("skip", "fail"):
+            raise ValueError(f"on_bad_file must be 'skip' or 'fail', got {on_bad_file!r}")
         self.mask_files = [
             None if m is None else Path(m) for m in (mask_files or [None] * len(self.files))
         ]
@@ -92,7 +106,14 @@ class ImageDataset(Dataset):
         self.train, self.crop_size, self.aug = train, crop_size, aug
         self.repeat, self.scale, self.native_scale = repeat, scale, native_scale
         self.eval_crop, self.on_bad_file, self.seed = eval_crop, on_bad_file, seed
-        self.skipped: set[Path] = set()
+        self.valid_ids = None if valid_ids is None else frozenset(valid_ids)
+        # Files found bad in this process: path -> reason. Never retried.
+        self.skip_reasons: dict[Path, str] = {}
+
+    @property
+    def skipped(self) -> set[Path]:
+        """Files skipped so far in this process (a worker's skips reach the trainer via samples)."""
+        return set(self.skip_reasons)
 
     def __len__(self) -> int:
         return len(self.files) * self.repeat
@@ -102,39 +123,54 @@ class ImageDataset(Dataset):
         path = self.files[i % len(self.files)]
         image = load_rgb(path)
         mpath = self.mask_files[i % len(self.files)]
-        mask = load_mask(mpath, expected_hw=image.shape[:2]) if mpath is not None else None
+        mask = (
+            load_mask(mpath, expected_hw=image.shape[:2], valid_ids=self.valid_ids)
+            if mpath is not None
+            else None
+        )
         if self.native_scale:
-            from wnet_seg.data.native_scale import detect_scale, to_native
+            from wnet_seg.data.native_scale import detect_grid, to_native
 
-            factor = detect_scale(image)
-            if factor > 1:
-                image = to_native(image, factor)
+            grid = detect_grid(image)  # factor and phase of an integer nearest upscale
+            if grid.factor > 1:
+                image = to_native(image, grid)
                 if mask is not None:
-                    mask = to_native(mask, factor)
+                    mask = to_native(mask, grid)
         return nearest_upscale(image, mask, self.scale)
 
-    def _read_with_policy(self, index: int) -> tuple[int, np.ndarray, np.ndarray | None]:
+    def _read_with_policy(self, index: int) -> tuple[int, np.ndarray, np.ndarray | None, list[str]]:
+        """File ``index`` or, under the skip policy, the next readable one; plus new skip reports."""
         n = len(self.files)
+        in_worker = get_worker_info() is not None
+        reports: list[str] = []
         for step in range(n):
             i = (index + step) % n
+            path = self.files[i]
+            if path in self.skip_reasons:
+                continue
             try:
                 image, mask = self.load(i)
-                return i, image, mask
+                return i, image, mask, reports
             except ImageReadError as err:
                 if self.on_bad_file == "fail":
-                    raise
-                path = self.files[i]
-                if path not in self.skipped:
-                    self.skipped.add(path)
+                    raise ImageReadError(
+                        f"{err} [data.on_bad_file=fail; set data.on_bad_file=skip to skip such "
+                        "files]"
+                    ) from None
+                self.skip_reasons[path] = str(err)
+                if in_worker:
+                    reports.append(f"{path}\t{err}")
+                else:
                     log.warning(
-                        "skipping unreadable file (%d skipped so far): %s", len(self.skipped), err
+                        "skipping bad file (%d skipped so far): %s", len(self.skip_reasons), err
                     )
-        raise RuntimeError(
-            f"no readable image among the {n} files of this dataset (first: {self.files[0]})"
+        raise DatasetError(
+            f"no readable image among the {n} files of this dataset (first: {self.files[0]}); "
+            "every file was skipped as unreadable"
         )
 
     def __getitem__(self, index: int) -> dict:
-        i, image, mask = self._read_with_policy(index % len(self.files))
+        i, image, mask, reports = self._read_with_policy(index % len(self.files))
         if self.train:
             # Torch's RNG is seeded by seed_everything and re-seeded per worker and epoch by the
             # DataLoader, so crops are reproducible for a seed yet differ between epochs.
@@ -151,6 +187,7 @@ class ImageDataset(Dataset):
             "mask": torch.from_numpy(np.ascontiguousarray(mask)).long(),
             "index": index,
             "name": str(self.files[i]),
+            "skipped": "\n".join(reports),
         }
 
 
@@ -176,8 +213,11 @@ def split_indices(n: int, val_fraction: float, seed: int) -> tuple[list[int], li
     return sorted(order[n_val:]), sorted(order[:n_val])
 
 
-def first_readable(files: Sequence[Path]) -> Path:
-    """The first file that loads; a clear error when none does (checked once at set-up)."""
+def first_readable(files: Sequence[Path], what: str = "image files") -> Path:
+    """The first file that loads; :class:`DatasetError` when none does (checked once at set-up).
+
+    ``what`` names the set in the message, e.g. ``"training images under shots/"``.
+    """
     errors = []
     for f in files:
         try:
@@ -185,7 +225,14 @@ def first_readable(files: Sequence[Path]) -> Path:
             return f
         except ImageReadError as err:
             errors.append(str(err))
-    raise RuntimeError(
-        f"none of the {len(files)} image files could be read; first errors: "
-        + "; ".join(errors[:3])
+    raise DatasetError(
+        f"none of the {len(files)} {what} could be read; first errors: " + "; ".join(errors[:3])
     )
+
+
+def declared_class_ids(masks: str | os.PathLike | None) -> frozenset[int] | None:
+    """Ids declared by the ``classes.txt`` inside or next to a mask folder (or mask file), if any."""
+    from wnet_seg.data.io import find_classes_file, read_classes
+
+    path = find_classes_file(masks)
+    return None if path is None else frozenset(read_classes(path))
