@@ -59,12 +59,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        raise CheckpointError(
-            f"refusing to load {path}: it contains pickled objects other than tensors and plain "
-            f"values ({_unsafe_global(err)}), which wnet-seg never unpickles because that could "
-            "run code hidden in the file. Use checkpoints written by wnet-seg-train, or export "
-            "the weights as a plain state_dict."
-        ) from None
+        raise CheckpointError(_refusal(path, err)) from None
     except (RuntimeError, EOFError, OSError, ValueError, KeyError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise CheckpointError(
@@ -89,14 +84,22 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     return ckpt
 
 
-def _unsafe_global(err: Exception) -> str:
-    """The forbidden global named by torch's weights-only unpickler, without its advice to disable
-    the check."""
-    m = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+def _refusal(path: Path, err: Exception) -> str:
+    """Why the weights-only unpickler stopped, without torch's advice to switch it off."""
+    text = str(err)
+    m = re.search(r"Unsupported global: GLOBAL (\S+)", text)
     if m:
-        return f"it references {m.group(1)}"
-    lines = [ln.strip() for ln in str(err).splitlines() if "WeightsUnpickler" in ln]
-    return lines[0] if lines else "unsupported pickle content"
+        return (
+            f"refusing to load {path}: it references {m.group(1)}, which unpickling would call; "
+            "wnet-seg loads only tensors and plain values (weights_only=True) and never runs code "
+            "from a checkpoint. Use checkpoints written by wnet-seg-train."
+        )
+    detail = text.split("WeightsUnpickler error:", 1)[-1].split("Check the documentation")[0]
+    detail = " ".join(detail.split()) or type(err).__name__
+    return (
+        f"refusing to load {path}: not a plain torch.save file of tensors and values ({detail}); "
+        "it is damaged or carries pickled objects, which wnet-seg never unpickles"
+    )
 
 
 def check_format(hparams: Any, path: Path | str = "?") -> int:

@@ -91,6 +91,12 @@ class LossConf:
         )
         _check(self.ncut_weight >= 0, "loss.ncut_weight", ">= 0", self.ncut_weight)
         _check(self.recon_weight >= 0, "loss.recon_weight", ">= 0", self.recon_weight)
+        _check(
+            self.ncut_weight > 0 or self.recon_weight > 0,
+            "loss.ncut_weight/recon_weight",
+            "not both 0 (nothing to train)",
+            (self.ncut_weight, self.recon_weight),
+        )
         _check(self.radius >= 1, "loss.radius", ">= 1", self.radius)
         _check(self.sigma_i > 0, "loss.sigma_i", "> 0", self.sigma_i)
         _check(self.sigma_x > 0, "loss.sigma_x", "> 0", self.sigma_x)
@@ -194,6 +200,7 @@ class DataConf:
             self.scale >= 1, "data.scale", ">= 1 (integer nearest-neighbour upscale)", self.scale
         )
         _check(0 <= self.val_fraction < 1, "data.val_fraction", "in [0, 1)", self.val_fraction)
+        _check(self.split_seed >= 0, "data.split_seed", ">= 0", self.split_seed)
         _check(
             self.max_val_images is None or self.max_val_images >= 1,
             "data.max_val_images",
