@@ -67,9 +67,12 @@ class WNetModule(pl.LightningModule):
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         self._channels_last = channels_last
-        # Compile the inner network only, held outside the module tree so its weights stay under
-        # ``net.`` in checkpoints (which then load with or without compile).
-        self._compiled_holder = (torch.compile(self.net),) if compile else ()
+        if compile:
+            # Compile the encoder and decoder U-Nets in place (``nn.Module.compile``): every call,
+            # ``net.encode`` in the alternating schedule included, runs compiled, and parameter
+            # names stay ``net.encoder.*``/``net.decoder.*``, so checkpoints load either way.
+            self.net.encoder.compile()
+            self.net.decoder.compile()
         self._val_meter = None
         self._val_conf: Tensor | None = None
 
@@ -82,12 +85,9 @@ class WNetModule(pl.LightningModule):
         x = (image01 - self.mean) / self.std
         return x.contiguous(memory_format=torch.channels_last) if self._channels_last else x
 
-    def _net(self) -> WNet:
-        return self._compiled_holder[0] if self._compiled_holder else self.net
-
     def forward(self, image01: Tensor) -> tuple[Tensor, Tensor]:
         """``(probs, recon)`` for images in [0, 1]; ``recon`` is in normalized units."""
-        return self._net()(self.normalize(image01))
+        return self.net(self.normalize(image01))
 
     def _finite(self, value: Tensor, term: str) -> bool:
         if torch.isfinite(value).all():
@@ -113,7 +113,7 @@ class WNetModule(pl.LightningModule):
         x = self.normalize(image)
         w_ncut = float(self.loss_cfg.get("ncut_weight", 1.0))
         w_rec = float(self.loss_cfg.get("recon_weight", 1.0))
-        net = self._net()
+        net = self.net
         if self.schedule == "alternating":
             opt_enc, opt_all = self.optimizers()
             probs = net.encode(x)

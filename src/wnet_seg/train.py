@@ -10,6 +10,7 @@ wnet-seg-train train=false ckpt_path=run/checkpoints/last.ckpt visualize=true
 from __future__ import annotations
 
 import logging
+import math
 import os
 import secrets
 import sys
@@ -220,16 +221,49 @@ def show_panel(path: Path) -> None:
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    """Train; return ``cfg.optimized_metric`` (for sweepers such as Optuna) when it is set.
+
+    In a multirun a failure is raised (Hydra records the job, or Optuna the trial, as failed and
+    the sweep goes on); a single run exits with status 2 on a config error.
+    """
+    from wnet_seg.distributed import ddp_multirun_job, in_multirun
+
+    sweeping = in_multirun()
     try:
-        result = train(cfg)
+        with ddp_multirun_job():
+            result = train(cfg)
     except ConfigError as err:
         log.error("config error: %s", err)
+        if sweeping:
+            raise
         raise SystemExit(2) from None
-    metric = cfg.get("optimized_metric")
-    if metric:
-        value = result["metrics"].get(metric)
-        return None if value is None else float(value)
-    return None
+    return optimized_value(result["metrics"], cfg.get("optimized_metric"), strict=sweeping)
+
+
+def optimized_value(
+    metrics: dict[str, float], metric: str | None, strict: bool = False
+) -> float | None:
+    """The value a sweeper optimizes (``None`` when no ``optimized_metric`` is set).
+
+    ``strict`` (multiruns): a missing or non-finite value raises, so the sweeper records a failed
+    trial. Returning NaN instead would crash hydra-optuna-sweeper 1.3 (optuna 2.x refuses NaN and
+    the plugin's failure path then tells the trial twice).
+    """
+    if not metric:
+        return None
+    if metric not in metrics:
+        msg = (
+            f"optimized_metric={metric!r} was not logged by this run (logged: {sorted(metrics)}); "
+            "val/miou needs ground-truth masks: use hparams_search=optuna_loss without them"
+        )
+        if strict:
+            raise KeyError(msg)
+        log.warning(msg)
+        return None
+    value = float(metrics[metric])
+    if strict and not math.isfinite(value):
+        raise FloatingPointError(f"optimized_metric={metric!r} is {value}: trial failed")
+    return value
 
 
 if __name__ == "__main__":
