@@ -219,7 +219,9 @@ def test_fail_policy_raises_naming_the_file(tmp_path):
 def test_no_readable_image_fails_at_setup_with_clear_message(tmp_path):
     root = _folder(tmp_path, n_good=0)
     dm = WNetDataModule(DataConf(kind="screenshots", path=str(root)))
-    with pytest.raises(DatasetError, match="none of the 3 image files under .* could be read") as info:
+    with pytest.raises(
+        DatasetError, match="none of the 3 image files under .* could be read"
+    ) as info:
         dm.setup("fit")
     assert "zero_byte.png" in str(info.value) or "truncated.png" in str(info.value)
     # The dataset itself, if handed only bad files, says so instead of looping.
@@ -370,3 +372,20 @@ def test_training_skips_bad_files_logs_and_reports_the_count(tmp_path, caplog, w
     warned = [r.getMessage() for r in caplog.records if "skipping bad file" in r.getMessage()]
     for name in ("zero_byte.png", "truncated.png", "text_named_png.png"):
         assert sum(name in w for w in warned) == 1, (name, warned)
+
+
+def test_overfit_image_and_mask_are_checked_at_setup(tmp_path):
+    bad = _make_bad(tmp_path, "truncated")
+    with pytest.raises(ImageReadError, match=r"truncated\.png: not a readable image \(truncated"):
+        WNetDataModule(DataConf(kind="overfit", path=str(bad))).setup("fit")
+
+    Image.fromarray(_good_rgb(16, 16)).save(tmp_path / "frame.png")
+    mask = np.zeros((16, 16), np.uint8)
+    mask[3, 3] = 9
+    Image.fromarray(mask, mode="L").save(tmp_path / "frame_mask.png")
+    (tmp_path / "classes.txt").write_text("0 sky\n1 ground\n")  # next to the mask
+    conf = DataConf(
+        kind="overfit", path=str(tmp_path / "frame.png"), mask_path=str(tmp_path / "frame_mask.png")
+    )
+    with pytest.raises(ImageReadError, match=r"frame_mask\.png: mask has ids \[9\] not declared"):
+        WNetDataModule(conf).setup("fit")

@@ -98,7 +98,7 @@ class LastCheckpoint(Checkpoint):
         """Write ``last.ckpt`` now (all ranks must call it); ``False`` when skipped, with why."""
         if trainer.sanity_checking or trainer.fast_dev_run or trainer.global_step == 0:
             return False
-        if self._saved_step == trainer.global_step and self.path.is_file():
+        if self._saved_step == trainer.global_step:  # same decision on every rank (no fs check)
             return False
         bad = _first_nonfinite_parameter(trainer.lightning_module)
         if bad is not None:

@@ -219,7 +219,11 @@ def load_wnet(path: str | os.PathLike, map_location: str | torch.device = "cpu")
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` to a temporary file in the same folder, then rename: never a torn file."""
+    """``torch.save`` to a temporary file in the same folder, fsync, then rename over ``path``.
+
+    A process killed at any point leaves either the old file or the new one, never a torn mix; a
+    killed write may leave a hidden ``.<name>.*.tmp`` beside it, which nothing reads.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -232,6 +236,21 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable (power loss), where the OS allows syncing a folder."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def export_checkpoint(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
