@@ -22,12 +22,15 @@ Time O(B*K*N*|offsets|), memory O(B*K*N) plus one image's weight maps (O(N*|offs
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Literal
 
 import torch
 from torch import Tensor
 
 FeatureMode = Literal["intensity", "rgb"]
+# pair_weight(image_index, slice_a, slice_b) -> (1, h', w') feature affinity of the pixel pairs.
+PairWeight = Callable[[int, tuple, tuple], Tensor]
 
 # ITU-R BT.601 luma, the usual "intensity" of an RGB image.
 _LUMA = (0.299, 0.587, 0.114)
@@ -93,12 +96,19 @@ _BLOCK_BYTES = 4 * 2**20
 
 @torch.no_grad()
 def _affinity_apply(
-    probs: Tensor, feats: Tensor, radius: float, sigma_i: float, sigma_x: float
+    probs: Tensor,
+    feats: Tensor,
+    radius: float,
+    sigma_i: float,
+    sigma_x: float,
+    pair_weight: PairWeight | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Return ``(W p, d)``: ``W p_k`` for every class ``(B, K, H, W)`` and degree ``d`` ``(B, 1, H, W)``.
 
     Per image: the weight map of each symmetric offset pair is computed once (``w(u, u) = 1`` for the
     centre), then applied to blocks of classes, each pair adding to both ends of its edges.
+    ``pair_weight(i, a, b)``, when given, replaces the Gaussian feature term of image ``i`` for the
+    pixels at slices ``a`` and ``b`` (the spatial term still multiplies it).
     """
     bsz, k, h, w = probs.shape
     wp = torch.empty_like(probs)
@@ -111,9 +121,12 @@ def _affinity_apply(
         maps = []
         for dy, dx in pairs:
             a, b = _pair_slices(h, w, dy, dx)
-            diff = f[a] - f[b]
             spatial = math.exp(-(dy * dy + dx * dx) / (sigma_x * sigma_x))
-            wmap = torch.exp((diff * diff).sum(0, keepdim=True).mul_(-inv_si2)).mul_(spatial)
+            if pair_weight is None:
+                diff = f[a] - f[b]
+                wmap = torch.exp((diff * diff).sum(0, keepdim=True).mul_(-inv_si2)).mul_(spatial)
+            else:
+                wmap = pair_weight(i, a, b).to(probs.dtype).mul_(spatial)
             d[a].add_(wmap)
             d[b].add_(wmap)
             maps.append((a, b, wmap))
@@ -130,8 +143,8 @@ class _SoftNCut(torch.autograd.Function):
     """Per-image soft N-cut with a closed-form backward; see the module docstring."""
 
     @staticmethod
-    def forward(ctx, probs, feats, radius, sigma_i, sigma_x, eps):  # type: ignore[override]
-        wp, deg = _affinity_apply(probs, feats, radius, sigma_i, sigma_x)
+    def forward(ctx, probs, feats, radius, sigma_i, sigma_x, eps, pair_weight=None):  # type: ignore[override]
+        wp, deg = _affinity_apply(probs, feats, radius, sigma_i, sigma_x, pair_weight)
         assoc_aa = (probs * wp).sum(dim=(2, 3))  # (B, K)  p_k^T W p_k
         assoc_av = (probs * deg).sum(dim=(2, 3))  # (B, K)  p_k^T d
         denom = assoc_av + eps
@@ -147,7 +160,7 @@ class _SoftNCut(torch.autograd.Function):
         a = (2.0 / denom)[..., None, None]
         b = (assoc_aa / (denom * denom))[..., None, None]
         grad = (deg * b - wp * a) * g
-        return grad, None, None, None, None, None
+        return grad, None, None, None, None, None, None
 
 
 def soft_ncut_loss(
@@ -160,6 +173,7 @@ def soft_ncut_loss(
     features: FeatureMode | Tensor = "intensity",
     reduction: Literal["mean", "sum", "none"] = "mean",
     eps: float = 1e-8,
+    pair_weight: PairWeight | None = None,
 ) -> Tensor:
     """Soft N-cut loss of a soft segmentation, exactly as in the W-Net paper.
 
@@ -173,6 +187,9 @@ def soft_ncut_loss(
             same scale as ``sigma_i``.
         reduction: ``"mean"`` over the batch, ``"sum"``, or ``"none"`` for the ``(B,)`` per-image losses.
         eps: added to each ``assoc(A_k, V)`` so an empty class gives a finite loss, not NaN.
+        pair_weight: advanced; a callable ``(i, slice_a, slice_b) -> (1, h', w')`` giving the
+            feature affinity of the pixel pairs of image ``i`` in place of the Gaussian on
+            ``features`` (e.g. :mod:`wnet_seg.losses.pmi`). The spatial term still applies.
 
     Returns:
         The loss, in ``[0, K]`` per image (0: every class is a perfect cluster).
@@ -188,7 +205,7 @@ def soft_ncut_loss(
         )
     if sigma_i <= 0 or sigma_x <= 0:
         raise ValueError(f"sigma_i and sigma_x must be > 0, got {sigma_i}, {sigma_x}")
-    per_image = _SoftNCut.apply(probs, feats.detach(), radius, sigma_i, sigma_x, eps)
+    per_image = _SoftNCut.apply(probs, feats.detach(), radius, sigma_i, sigma_x, eps, pair_weight)
     if reduction == "none":
         return per_image
     if reduction == "mean":
