@@ -24,10 +24,11 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from wnet_seg.checkpoint import CHECKPOINT_FORMAT, check_resumable, read_checkpoint
+from wnet_seg.checkpoint import CHECKPOINT_FORMAT, CheckpointError, check_resumable, read_checkpoint
 from wnet_seg.config import ConfigError, TrainConf, register_configs, validate
 from wnet_seg.data.datamodule import WNetDataModule
-from wnet_seg.data.io import save_mask
+from wnet_seg.data.datasets import DatasetError
+from wnet_seg.data.io import ImageReadError, save_mask
 from wnet_seg.lightning_module import WNetModule, make_panel
 
 log = logging.getLogger("wnet_seg.train")
@@ -234,6 +235,11 @@ def main(cfg: DictConfig) -> float | None:
             result = train(cfg)
     except ConfigError as err:
         log.error("config error: %s", err)
+        if sweeping:
+            raise
+        raise SystemExit(2) from None
+    except (DatasetError, ImageReadError, CheckpointError, FileNotFoundError) as err:
+        log.error("%s: %s", type(err).__name__, err)
         if sweeping:
             raise
         raise SystemExit(2) from None
