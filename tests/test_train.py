@@ -141,3 +141,32 @@ def test_overfit_loss_decreases(tmp_path):
     k = 5
     assert sum(ncut[-k:]) / k < sum(ncut[:k]) / k
     assert sum(recon[-k:]) / k < sum(recon[:k]) / k
+
+
+def test_screenshots_with_separate_validation_folder(tmp_path, tiny_overrides):
+    """Train on every frame of one folder (no masks needed), validate on labelled held-out frames."""
+    import numpy as np
+    from PIL import Image
+
+    from wnet_seg.data.io import save_mask
+
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        tile = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8).repeat(8, 0).repeat(8, 1)
+        (tmp_path / "train").mkdir(exist_ok=True)
+        Image.fromarray(tile).save(tmp_path / "train" / f"{i}.png")
+        (tmp_path / "val" / "images").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(tile).save(tmp_path / "val" / "images" / f"{i}.png")
+        save_mask((tile[..., 0] > 127).astype(np.uint8), tmp_path / "val" / "masks" / f"{i}.png")
+    cfg = compose_train(
+        [
+            *tiny_overrides,
+            "data=screenshots",
+            f"data.path={tmp_path / 'train'}",
+            f"data.val_path={tmp_path / 'val'}",
+            "data.num_workers=0",
+        ],
+        tmp_path / "run",
+    )
+    result = train(cfg)
+    assert 0.0 <= result["metrics"]["val/miou"] <= 1.0

@@ -78,6 +78,9 @@ class WNetDataModule(pl.LightningDataModule):
             return
         files, masks = screenshot_files(c.path, c.masks_dir)
         common["valid_ids"] = declared_class_ids(resolve_image_root(c.path, c.masks_dir)[1])
+        if c.val_path:
+            self._setup_separate_val(files, masks, common)
+            return
         train_idx, val_idx = split_indices(len(files), c.val_fraction, c.split_seed)
         # No readable (training) image at all: fail now, naming the first errors (each check stops
         # at the first readable file, so this costs a read or two on a healthy dataset).
@@ -104,6 +107,29 @@ class WNetDataModule(pl.LightningDataModule):
             [files[i] for i in val], [masks[i] for i in val], train=False, **common
         )
         log.info("screenshots: %d train / %d val images under %s", len(train_idx), len(val), c.path)
+
+    def _setup_separate_val(self, files: list, masks: list, common: dict) -> None:
+        """Train on every image under ``path``; validate on ``val_path`` (e.g. other worlds/games)."""
+        c = self.cfg
+        first_readable(files, f"image files under {c.path}")
+        self.train_set = ImageDataset(
+            files, masks, train=True, crop_size=c.crop_size, aug=c.aug, **common
+        )
+        vfiles, vmasks = screenshot_files(c.val_path, None)
+        first_readable(vfiles, f"validation images under {c.val_path}")
+        if c.max_val_images is not None:
+            vfiles, vmasks = vfiles[: c.max_val_images], vmasks[: c.max_val_images]
+        vcommon = dict(
+            common, valid_ids=declared_class_ids(resolve_image_root(c.val_path, None)[1])
+        )
+        self.val_set = ImageDataset(vfiles, vmasks, train=False, **vcommon)
+        log.info(
+            "screenshots: %d train images under %s, %d val under %s",
+            len(files),
+            c.path,
+            len(vfiles),
+            c.val_path,
+        )
 
     def train_dataloader(self) -> DataLoader:
         assert self.train_set is not None
