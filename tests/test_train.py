@@ -164,9 +164,18 @@ def test_screenshots_with_separate_validation_folder(tmp_path, tiny_overrides):
             "data=screenshots",
             f"data.path={tmp_path / 'train'}",
             f"data.val_path={tmp_path / 'val'}",
+            f"data.extra_paths=[{tmp_path / 'more'}]",
             "data.num_workers=0",
         ],
         tmp_path / "run",
     )
+    (tmp_path / "more").mkdir()
+    Image.fromarray(tile).save(tmp_path / "more" / "other_game.png")
     result = train(cfg)
     assert 0.0 <= result["metrics"]["val/miou"] <= 1.0
+    from wnet_seg.config import validate
+    from wnet_seg.data.datamodule import WNetDataModule
+
+    dm = WNetDataModule(validate(cfg).data)
+    dm.setup("fit")
+    assert len(dm.train_set.files) == 4 and len(dm.val_set.files) == 3

@@ -160,7 +160,8 @@ class DataConf:
     ``kind=screenshots``: every image under ``path`` (recursive; a ``path/images`` folder is used
     when present), split train/val by ``split_seed``; masks (``masks_dir`` or ``path/masks``) with
     the same relative names are used for validation metrics only. ``val_path`` validates on a
-    separate folder instead of a split of ``path`` (e.g. held-out worlds, with masks).
+    separate folder instead of a split of ``path`` (e.g. held-out worlds, with masks);
+    ``extra_paths`` adds the images of more folders to training (e.g. frames of other games).
     Images reach the model in [0, 1]; ``mean``/``std`` normalize them inside the model (stored in
     checkpoints). ``batch_size`` is global: divided across DDP processes.
     """
@@ -179,6 +180,7 @@ class DataConf:
     aug: bool = True
     val_fraction: float = 0.1
     val_path: str | None = None
+    extra_paths: list[str] = field(default_factory=list)
     max_val_images: int | None = 64
     split_seed: int = 0
     mean: list[float] = field(default_factory=lambda: [0.5, 0.5, 0.5])

@@ -78,6 +78,9 @@ class WNetDataModule(pl.LightningDataModule):
             return
         files, masks = screenshot_files(c.path, c.masks_dir)
         common["valid_ids"] = declared_class_ids(resolve_image_root(c.path, c.masks_dir)[1])
+        for extra in c.extra_paths:  # more (unlabelled) training frames, e.g. other games
+            more, _ = screenshot_files(extra, None)
+            files, masks = files + more, masks + [None] * len(more)
         if c.val_path:
             self._setup_separate_val(files, masks, common)
             return
