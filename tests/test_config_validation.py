@@ -90,6 +90,7 @@ WRONG_TYPE = [
 UNCHECKED = {
     "data.mask_path": "a path: a missing or bad mask is reported by name when it is read",
     "data.masks_dir": "a path: a missing folder means no masks; bad masks are reported by name",
+    "data.val_path": "a path: a missing folder or one with no readable image fails at set-up, named",
     "ckpt_path": "resolve_ckpt_path names a missing file; read_checkpoint explains a bad one",
     "optimized_metric": "checked against the logged metrics when the run ends",
 }
