@@ -132,3 +132,31 @@ def test_homogeneous_window_is_sharp_at_a_boundary():
     assert not torch.allclose(centred[..., 15], centred[..., 0])  # the centred box blends
     with pytest.raises(ValueError, match="window"):
         texture_features(img, window="kuwahara")
+
+
+def test_batch_local_ncut_accepts_pmi_pair_weight():
+    from wnet_seg.losses.pmi import PMIAffinity, pmi_soft_ncut_loss
+
+    g = torch.Generator().manual_seed(2)
+    img = torch.randint(0, 4, (1, 3, 12, 12), generator=g).float() * 60
+    probs = torch.rand(1, 3, 12, 12, generator=g).softmax(1)
+    a = batch_local_ncut(probs, img, pair_weight=PMIAffinity(img))
+    b = pmi_soft_ncut_loss(probs, img)
+    assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_sampling_weights_favour_rare_colours_and_interiors():
+    from wnet_seg.losses.features import interior_weights
+    from wnet_seg.losses.graph_ncut import colour_rarity_weights
+
+    img = torch.zeros(1, 3, 32, 32)
+    img[..., :2, :2] = 255.0  # a 4-pixel sprite on a flat background
+    w = colour_rarity_weights(img, power=0.5).view(32, 32)
+    assert torch.isclose(w[0, 0] / w[10, 10], torch.tensor((1020 / 4) ** 0.5))
+    g = torch.Generator().manual_seed(3)
+    tile_a = torch.randint(0, 100, (1, 3, 4, 4), generator=g).float()
+    tile_b = torch.randint(150, 256, (1, 3, 4, 4), generator=g).float()
+    two = torch.cat([_tiled(tile_a, 8, 4), _tiled(tile_b, 8, 4)], -1)  # 32x32, boundary at x=16
+    inside = interior_weights(two, size=8, tau=10.0).view(32, 32)
+    assert inside[16, 4] > 0.99 and inside[16, 27] > 0.99  # deep inside each texture
+    assert inside[16, 15] < 0.01  # next to the boundary the centred box blends both
