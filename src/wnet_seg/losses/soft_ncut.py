@@ -159,8 +159,8 @@ class _SoftNCut(torch.autograd.Function):
         g = grad_out.view(-1, 1, 1, 1)
         a = (2.0 / denom)[..., None, None]
         b = (assoc_aa / (denom * denom))[..., None, None]
-        grad = (deg * b - wp * a) * g
-        return grad, None, None, None, None, None, None
+        grad = torch.addcmul(deg * b, wp, a, value=-1.0)  # one pass fewer than (deg*b - wp*a)
+        return grad.mul_(g), None, None, None, None, None, None
 
 
 def soft_ncut_loss(
