@@ -20,17 +20,10 @@ from PIL import Image
 
 from wnet_seg.checkpoint import load_wnet, read_checkpoint
 
-from .conftest import REPO
+from .conftest import REPO, TINY
 
-TINY_CLI = [
-    "data.crop_size=32",
-    "model.num_classes=4",
-    "model.base_width=4",
-    "model.depth=2",
-    "trainer.enable_progress_bar=false",
-    "trainer.enable_model_summary=false",
-    "num_output_pngs=1",
-]
+# The shared tiny model and output settings; each test sets its own data size and batch.
+TINY_CLI = [o for o in TINY if not o.startswith(("data.length=", "data.batch_size="))]
 RECORD = [
     "+callbacks.record._target_=wnet_seg.distributed.RecordSamples",
     "+callbacks.record.dirpath=${paths.output_dir}/samples",
