@@ -103,7 +103,9 @@ _NEGLIGIBLE = 1e-30
 _LOG_FLOOR = -80.0  # exp(-80) ~ 1.8e-35 < _NEGLIGIBLE, still a normal float32
 
 
-def _gaussian_maps(f: Tensor, pairs: list[tuple[int, int]], sigma_i: float, sigma_x: float) -> Tensor:
+def _gaussian_maps(
+    f: Tensor, pairs: list[tuple[int, int]], sigma_i: float, sigma_x: float
+) -> Tensor:
     """Weight maps ``(J, H, W)`` of one image: ``maps[j, u] = w(u, u + o_j)``, 0 where ``u + o_j`` is outside.
 
     All pairs are built in one stacked buffer so the exponential runs once over ``J * N`` values
@@ -160,7 +162,7 @@ def _affinity_apply(
             full = _gaussian_maps(feats[i].to(probs.dtype), pairs, sigma_i, sigma_x)
             d[0].add_(full.sum(0))  # the "a" end of every edge; the "b" end is added below
             maps = [(a, b, full[j][a[1:]].unsqueeze(0)) for j, (a, b) in enumerate(slices)]
-            for a, b, wmap in maps:
+            for _a, b, wmap in maps:
                 d[b].add_(wmap)
         else:
             maps = []
