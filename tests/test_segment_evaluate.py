@@ -144,7 +144,10 @@ def test_evaluate_cli_writes_table_json_chart_and_names_bad_mask(tmp_path, ckpt)
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads((out / "metrics.json").read_text())
-    assert set(report["results"]) == {"wnet", "wnet+crf", "kmeans_rgb", "felzenszwalb"}
+    assert set(report["results"]) == {
+        "wnet", "wnet+crf", "wnet+tiles", "kmeans_rgb", "felzenszwalb",
+        "kmeans_rgb+tiles", "felzenszwalb+tiles",
+    }  # fmt: skip
     assert report["images"] == 2
     (bad,) = report["skipped"].values()
     assert "2.png" in bad and "16x32" in bad and "32x32" in bad
@@ -152,3 +155,25 @@ def test_evaluate_cli_writes_table_json_chart_and_names_bad_mask(tmp_path, ckpt)
         assert 0.0 <= r["miou"] <= 1.0
     assert "| wnet |" in proc.stdout and (out / "metrics.png").is_file()
     assert load_mask(root / "masks" / "0.png").shape == (32, 32)
+
+
+def test_evaluate_cli_tiles_off_and_bad_tiles_value(tmp_path, ckpt):
+    root = tmp_path / "set"
+    rgb = pixel_art(32, 32)
+    (root / "images").mkdir(parents=True)
+    Image.fromarray(rgb).save(root / "images" / "0.png")
+    save_mask((rgb[..., 0] > 127).astype(np.uint8), root / "masks" / "0.png")
+    base = [sys.executable, "-m", "wnet_seg.evaluate", f"images={root}", f"ckpt={ckpt}",
+            "baselines=[kmeans_rgb]", "crf=false", "progress=false"]  # fmt: skip
+    out = tmp_path / "eval"
+    proc = subprocess.run(
+        [*base, f"output={out}", "tiles=off"], capture_output=True, text=True, cwd=REPO, timeout=180
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert set(json.loads((out / "metrics.json").read_text())["results"]) == {"wnet", "kmeans_rgb"}
+    bad = subprocess.run(
+        [*base, f"output={tmp_path / 'bad'}", "tiles=sixteen"],
+        capture_output=True, text=True, cwd=REPO, timeout=180,
+    )  # fmt: skip
+    assert bad.returncode == 2
+    assert "tiles must be 'auto', 'off' or a tile size" in bad.stderr + bad.stdout

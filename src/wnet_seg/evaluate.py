@@ -1,4 +1,4 @@
-"""Evaluate the W-Net (with and without CRF) and classical baselines on the same labelled frames.
+"""Evaluate the W-Net (raw, + CRF, + tile pooling) and classical baselines on the same labelled frames.
 
     wnet-seg-evaluate images=data/crafter/test                # images/ + masks/ inside
     wnet-seg-evaluate images=shots/ masks=gt/ ckpt=run/checkpoints/last.ckpt baselines=[felzenszwalb]
@@ -6,7 +6,10 @@
 
 Writes ``output/metrics.json``, ``output/metrics.md`` (the table it prints) and ``output/metrics.png``
 (a bar chart). Baselines that need a number of segments get the number of ground-truth classes in
-each image (an oracle the W-Net, with its fixed K, does not get).
+each image (an oracle the W-Net, with its fixed K, does not get). ``wnet+tiles`` is the default
+output of ``wnet-seg-segment`` (tile pooling, :mod:`wnet_seg.postprocess.tiles`); with
+``baseline_tiles=true`` every baseline is also scored after the same pooling (``<name>+tiles``), so
+the effect of the pooling and of the W-Net can be told apart.
 """
 
 from __future__ import annotations
@@ -30,8 +33,10 @@ from tqdm import tqdm
 from wnet_seg.baselines import BASELINES, segment_baseline
 from wnet_seg.data.datasets import screenshot_files
 from wnet_seg.data.io import IGNORE_ID, ImageReadError, load_mask, load_rgb
+from wnet_seg.data.native_scale import resolve_grid
 from wnet_seg.metrics import SegmentationMeter
 from wnet_seg.postprocess.crf import CRFConfig
+from wnet_seg.postprocess.tiles import SignatureIds, TileConfig, detect_tile_grid, pool_tiles
 
 log = logging.getLogger("wnet_seg.evaluate")
 
@@ -56,6 +61,9 @@ class EvaluateConf:
     )
     crf: bool = True
     crf_params: dict[str, Any] = field(default_factory=dict)
+    tiles: str = "auto"
+    tiles_params: dict[str, Any] = field(default_factory=dict)
+    baseline_tiles: bool = True
     device: str = "cpu"
     native_scale: str = "auto"
     limit: int | None = None
@@ -81,6 +89,8 @@ def evaluate(conf: EvaluateConf) -> dict[str, Any]:
     unknown = [b for b in conf.baselines if b not in BASELINES]
     if unknown:
         raise ValueError(f"unknown baselines {unknown}; choose from {sorted(BASELINES)}")
+    tile_cfg = TileConfig(mode=conf.tiles, **conf.tiles_params)
+    pool = tile_cfg.mode != "off"
     pairs = labelled_pairs(conf.images, conf.masks, conf.limit)
     methods: list[str] = []
     segmenter = None
@@ -92,11 +102,16 @@ def evaluate(conf: EvaluateConf) -> dict[str, Any]:
             device=conf.device,
             crf=CRFConfig(**conf.crf_params),
             native_scale=conf.native_scale,
+            tiles=tile_cfg if pool else None,
         )
         methods.append("wnet")
         if conf.crf:
             methods.append("wnet+crf")
+        if pool:
+            methods.append("wnet+tiles")
     methods += list(conf.baselines)
+    if pool and conf.baseline_tiles:
+        methods += [f"{b}+tiles" for b in conf.baselines]
     meters = {m: SegmentationMeter() for m in methods}
     seconds = dict.fromkeys(methods, 0.0)
     skipped: dict[str, str] = {}
@@ -121,11 +136,39 @@ def evaluate(conf: EvaluateConf) -> dict[str, Any]:
                 refined = segmenter.probs(rgb, crf=True)
                 seconds["wnet+crf"] += time.perf_counter() - t0
                 meters["wnet+crf"].update(refined.argmax(0), gt, str(mask_path))
+            if pool:
+                t0 = time.perf_counter()
+                pooled = segmenter.segment(rgb, crf=False, tiles=True)
+                seconds["wnet+tiles"] += time.perf_counter() - t0
+                meters["wnet+tiles"].update(pooled, gt, str(mask_path))
+        baseline_grid = None
+        if pool and conf.baseline_tiles and conf.baselines:
+            # Baselines run at full resolution: look for tiles of the native sizes times the upscale.
+            f = resolve_grid(rgb, conf.native_scale).factor
+            scaled = TileConfig(
+                mode=str(int(tile_cfg.mode) * f) if tile_cfg.mode.isdigit() else tile_cfg.mode,
+                min_share=tile_cfg.min_share,
+                sizes=tuple(s * f for s in tile_cfg.sizes),
+                min_peak=tile_cfg.min_peak,
+            )
+            baseline_grid = detect_tile_grid(rgb, scaled)
         for name in conf.baselines:
             t0 = time.perf_counter()
             labels = segment_baseline(name, rgb, k)
-            seconds[name] += time.perf_counter() - t0
+            took = time.perf_counter() - t0
+            seconds[name] += took
             meters[name].update(labels, gt, str(mask_path))
+            if pool and conf.baseline_tiles:
+                t0 = time.perf_counter()
+                if baseline_grid is not None:
+                    _, dense = np.unique(labels, return_inverse=True)
+                    dense = dense.reshape(labels.shape)
+                    ids = SignatureIds(
+                        int(dense.max()) + 1, max_id=None
+                    )  # per image: no shared ids
+                    labels = pool_tiles(dense, baseline_grid, ids, tile_cfg.min_share)
+                seconds[f"{name}+tiles"] += took + time.perf_counter() - t0
+                meters[f"{name}+tiles"].update(labels, gt, str(mask_path))
     n = max(1, len(pairs) - len(skipped))
     results = {m: {**meters[m].compute(), "seconds_per_image": seconds[m] / n} for m in methods}
     return {

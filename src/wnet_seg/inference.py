@@ -7,7 +7,11 @@ of exactly the input's height and width:
    256x240 NES frame is segmented at 256x240) and maps the result back with nearest neighbour;
 2. frames larger than ``tile`` are cut into overlapping tiles whose probabilities are averaged,
    so memory stays bounded whatever the frame size;
-3. the dense CRF (optional) refines the probabilities on the native-resolution image.
+3. the dense CRF (optional) refines the probabilities on the native-resolution image;
+4. tile pooling (on by default, :mod:`wnet_seg.postprocess.tiles`) relabels each tile of a
+   detected tile grid by the set of W-Net classes the network gives that tile out of context;
+   frames without a grid are left as they are. Ids ``>= K`` name such mixtures and agree across
+   all frames of one ``Segmenter``.
 """
 
 from __future__ import annotations
@@ -22,6 +26,16 @@ import torch
 from wnet_seg.checkpoint import LoadedWNet, load_wnet
 from wnet_seg.data.native_scale import PixelGrid, from_native, resolve_grid, to_native
 from wnet_seg.postprocess.crf import CRFConfig, crf_refine_config
+from wnet_seg.postprocess.tiles import (
+    SignatureIds,
+    TileConfig,
+    detect_tile_grid,
+    distinct,
+    mosaic,
+    pool_tiles,
+    signature,
+    whole_tiles,
+)
 
 DEFAULT_CHECKPOINT_NAME = "wnet_crafter.ckpt"
 
@@ -63,6 +77,8 @@ class Segmenter:
     native_scale: str | int = "auto"
     tile: int = 512
     overlap: int = 32
+    tiles: TileConfig | None = None
+    signature_ids: SignatureIds | None = None
 
     @classmethod
     def from_checkpoint(
@@ -74,7 +90,9 @@ class Segmenter:
         native_scale: str | int = "auto",
         tile: int = 512,
         overlap: int = 32,
+        tiles: TileConfig | None = TileConfig(),  # noqa: B008 (never mutated)
     ) -> Segmenter:
+        """Load ``ckpt`` (default: the shipped one). ``tiles=None`` turns tile pooling off."""
         if tile < 16:
             raise ValueError(f"tile must be >= 16, got {tile}")
         if not 0 <= overlap < tile:
@@ -82,7 +100,13 @@ class Segmenter:
         dev = torch.device(device)
         net = load_wnet(ckpt if ckpt is not None else default_checkpoint(), map_location=dev)
         return cls(
-            net=net, device=dev, crf=crf, native_scale=native_scale, tile=tile, overlap=overlap
+            net=net,
+            device=dev,
+            crf=crf,
+            native_scale=native_scale,
+            tile=tile,
+            overlap=overlap,
+            tiles=tiles,
         )
 
     @property
@@ -115,43 +139,92 @@ class Segmenter:
     def grid(self, rgb: np.ndarray) -> PixelGrid:
         return resolve_grid(rgb, self.native_scale)
 
-    def probs(self, rgb: np.ndarray, *, crf: bool | None = None) -> np.ndarray:
-        """Class probabilities ``(K, H, W)`` float32 at the input's full resolution."""
-        rgb = _as_rgb(rgb)
+    def _native(self, rgb: np.ndarray) -> tuple[np.ndarray, PixelGrid]:
         grid = self.grid(rgb)
-        native = to_native(rgb, grid) if grid.factor > 1 else rgb
-        p = self._network_probs(native)
+        return (to_native(rgb, grid) if grid.factor > 1 else rgb), grid
+
+    def _refined(self, p: np.ndarray, native: np.ndarray, crf: bool | None) -> np.ndarray:
         use_crf = self.crf is not None if crf is None else crf
-        if use_crf:
-            p = crf_refine_config(p, native, self.crf or CRFConfig())
+        return crf_refine_config(p, native, self.crf or CRFConfig()) if use_crf else p
+
+    def probs(self, rgb: np.ndarray, *, crf: bool | None = None) -> np.ndarray:
+        """Class probabilities ``(K, H, W)`` float32 at the input's full resolution (no pooling)."""
+        rgb = _as_rgb(rgb)
+        native, grid = self._native(rgb)
+        p = self._refined(self._network_probs(native), native, crf)
         if grid.factor > 1:
             p = np.stack([from_native(c, grid, rgb.shape[:2]) for c in p])
         return p.astype(np.float32, copy=False)
 
-    def segment(self, rgb: np.ndarray, *, crf: bool | None = None) -> np.ndarray:
-        """Class ids ``(H, W)`` uint8, exactly the input's size."""
-        return self.probs(rgb, crf=crf).argmax(0).astype(np.uint8)
+    def labels_from_probs(
+        self, p: np.ndarray, native: np.ndarray, *, tiles: bool | None = None
+    ) -> np.ndarray:
+        """Argmax of native-resolution probabilities, tile-pooled when enabled and a grid is found."""
+        labels = p.argmax(0)
+        use_tiles = self.tiles is not None if tiles is None else tiles
+        if use_tiles:
+            labels = self.pool(labels, native, self.tiles or TileConfig())
+        return labels.astype(np.uint8)
+
+    @torch.no_grad()
+    def pool(self, labels: np.ndarray, native: np.ndarray, cfg: TileConfig) -> np.ndarray:
+        """Tile pooling of native-resolution ``labels`` (unchanged when the frame has no grid).
+
+        Each distinct whole tile is segmented alone, as a ``cfg.reps`` x ``cfg.reps`` periodic
+        mosaic, and takes the id of its signature; partial border tiles pool their in-context
+        labels. See :mod:`wnet_seg.postprocess.tiles`.
+        """
+        grid = detect_tile_grid(native, cfg)
+        if grid is None:
+            return labels
+        if self.signature_ids is None:
+            self.signature_ids = SignatureIds(self.num_classes)
+        ids = self.signature_ids
+        out = pool_tiles(labels, grid, ids, cfg.min_share)
+        tiles, (y0, x0, ny, nx) = whole_tiles(native, grid)
+        if len(tiles) == 0:
+            return out
+        first, inverse = distinct(tiles)
+        s, c = grid.size, cfg.reps // 2
+        tile_ids = np.empty(len(first), dtype=np.int64)
+        for start in range(0, len(first), 64):
+            batch = [mosaic(tiles[i], cfg.reps) for i in first[start : start + 64]]
+            p = self.net.model.encode(self._normalized(batch))
+            centre = p[:, :, c * s : (c + 1) * s, c * s : (c + 1) * s].argmax(1).cpu().numpy()
+            for j, lab in enumerate(centre):
+                dominant = int(np.bincount(lab.ravel(), minlength=self.num_classes).argmax())
+                sig = signature(lab, self.num_classes, cfg.min_share)
+                tile_ids[start + j] = ids.assign(sig, dominant)
+        block = tile_ids[inverse].reshape(ny, nx)
+        out[y0 : y0 + ny * s, x0 : x0 + nx * s] = np.repeat(np.repeat(block, s, 0), s, 1)
+        return out
+
+    def segment(
+        self, rgb: np.ndarray, *, crf: bool | None = None, tiles: bool | None = None
+    ) -> np.ndarray:
+        """Label ids ``(H, W)`` uint8, exactly the input's size (``< K``: W-Net classes)."""
+        rgb = _as_rgb(rgb)
+        native, grid = self._native(rgb)
+        p = self._refined(self._network_probs(native), native, crf)
+        labels = self.labels_from_probs(p, native, tiles=tiles)
+        return from_native(labels, grid, rgb.shape[:2]) if grid.factor > 1 else labels
 
     @torch.no_grad()
     def segment_many(
-        self, frames: list[np.ndarray], *, crf: bool | None = None
+        self, frames: list[np.ndarray], *, crf: bool | None = None, tiles: bool | None = None
     ) -> list[np.ndarray]:
         """Like :meth:`segment` for several frames; same-size frames share one network batch."""
         frames = [_as_rgb(f) for f in frames]
-        grids = [self.grid(f) for f in frames]
-        natives = [
-            to_native(f, g) if g.factor > 1 else f for f, g in zip(frames, grids, strict=True)
-        ]
+        natives, grids = (
+            zip(*(self._native(f) for f in frames), strict=True) if frames else ((), ())
+        )
         shapes = {n.shape for n in natives}
         if len(natives) < 2 or len(shapes) != 1 or max(next(iter(shapes))[:2]) > self.tile:
-            return [self.segment(f, crf=crf) for f in frames]
-        batch = self.net.model.encode(self._normalized(natives)).float().cpu().numpy()
-        use_crf = self.crf is not None if crf is None else crf
+            return [self.segment(f, crf=crf, tiles=tiles) for f in frames]
+        batch = self.net.model.encode(self._normalized(list(natives))).float().cpu().numpy()
         out = []
         for p, native, frame, grid in zip(batch, natives, frames, grids, strict=True):
-            if use_crf:
-                p = crf_refine_config(p, native, self.crf or CRFConfig())
-            labels = p.argmax(0).astype(np.uint8)
+            labels = self.labels_from_probs(self._refined(p, native, crf), native, tiles=tiles)
             out.append(from_native(labels, grid, frame.shape[:2]) if grid.factor > 1 else labels)
         return out
 

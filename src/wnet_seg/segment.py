@@ -2,14 +2,18 @@
 
     wnet-seg-segment input=shots/ output=out/                 # the shipped checkpoint
     wnet-seg-segment input=frame.png output=out/ crf=true ckpt=run/checkpoints/last.ckpt
+    wnet-seg-segment input=shots/ output=out/ tiles=off       # per-pixel W-Net classes only
 
-Writes ``output/masks/<relative path>.png`` (single-channel uint8 class ids, the input's exact
-H x W) and ``output/overlays/<relative path>.png``. A file that cannot be read or segmented is
+Writes ``output/masks/<relative path>.png`` (single-channel uint8 label ids, the input's exact
+H x W), ``output/overlays/<relative path>.png`` and ``output/labels.json`` (what each id is: a
+W-Net class ``< K``, or a tile signature ``>= K`` listing the W-Net classes it mixes; see
+:mod:`wnet_seg.postprocess.tiles`). A file that cannot be read or segmented is
 reported by name and skipped; the exit code is non-zero at the end if any file failed.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from dataclasses import dataclass, field
@@ -25,6 +29,7 @@ from tqdm import tqdm
 from wnet_seg.data.io import ImageReadError, list_images, load_rgb, save_mask
 from wnet_seg.inference import Segmenter, overlay
 from wnet_seg.postprocess.crf import CRFConfig
+from wnet_seg.postprocess.tiles import TileConfig
 
 log = logging.getLogger("wnet_seg.segment")
 
@@ -36,6 +41,8 @@ class SegmentConf:
     ckpt: str | None = None
     crf: bool = False
     crf_params: dict[str, Any] = field(default_factory=dict)
+    tiles: str = "auto"
+    tiles_params: dict[str, Any] = field(default_factory=dict)
     device: str = "cpu"
     batch_size: int = 1
     native_scale: str = "auto"
@@ -57,6 +64,7 @@ def run_segment(conf: SegmentConf) -> dict[str, Any]:
     if not files:
         raise FileNotFoundError(f"no images (png/jpg/bmp/gif/webp) under {src}")
     crf = CRFConfig(**conf.crf_params) if conf.crf else None
+    tiles = TileConfig(mode=conf.tiles, **conf.tiles_params)
     seg = Segmenter.from_checkpoint(
         conf.ckpt,
         device=conf.device,
@@ -64,6 +72,7 @@ def run_segment(conf: SegmentConf) -> dict[str, Any]:
         native_scale=conf.native_scale,
         tile=conf.tile,
         overlap=conf.overlap,
+        tiles=None if tiles.mode == "off" else tiles,
     )
     out = Path(conf.output)
     ok: list[str] = []
@@ -97,6 +106,14 @@ def run_segment(conf: SegmentConf) -> dict[str, Any]:
                 log.error("failed: %s: %s", path, err)
         bar.update(min(conf.batch_size, len(files) - start))
     bar.close()
+    out.mkdir(parents=True, exist_ok=True)
+    signatures = seg.signature_ids.table if seg.signature_ids is not None else {}
+    legend = {
+        "num_classes": seg.num_classes,
+        "tile_signatures": {str(i): list(sig) for sig, i in signatures.items()},
+        "note": "ids < num_classes are W-Net classes; larger ids are tiles mixing the listed classes",
+    }
+    (out / "labels.json").write_text(json.dumps(legend, indent=2))
     log.info("segmented %d file(s) into %s; %d failed", len(ok), out, len(failed))
     return {
         "ok": ok,

@@ -1,0 +1,169 @@
+"""Tile pooling: grid detection, signatures, shared ids, and the out-of-context property."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from wnet_seg.postprocess.tiles import (
+    SignatureIds,
+    TileConfig,
+    TileGrid,
+    detect_tile_grid,
+    distinct,
+    pool_tiles,
+    signature,
+    whole_tiles,
+)
+
+CKPT = Path(__file__).resolve().parents[1] / "checkpoints" / "wnet_crafter.ckpt"
+
+
+def tile_world(rows: int, cols: int, size: int = 16, n_textures: int = 4, seed: int = 0):
+    """A frame of ``rows x cols`` tiles drawn from ``n_textures`` random textures, and its tile map."""
+    rng = np.random.default_rng(seed)
+    textures = rng.integers(0, 256, (n_textures, size, size, 3), dtype=np.uint8)
+    layout = rng.integers(0, n_textures, (rows, cols))
+    frame = textures[layout].transpose(0, 2, 1, 3, 4).reshape(rows * size, cols * size, 3)
+    return frame, layout
+
+
+@pytest.mark.parametrize("size", [8, 16])
+@pytest.mark.parametrize("crop", [(0, 0), (5, 9), (3, 0)])
+def test_grid_size_and_phase_are_found(size, crop):
+    frame, _ = tile_world(12, 14, size=size)
+    cy, cx = crop
+    grid = detect_tile_grid(frame[cy:, cx:])
+    assert grid == TileGrid(size, (size - cy) % size, (size - cx) % size)
+
+
+def test_no_grid_in_noise_or_gradients():
+    rng = np.random.default_rng(1)
+    noise = rng.integers(0, 256, (128, 128, 3), dtype=np.uint8)
+    ramp = np.broadcast_to(np.arange(128, dtype=np.uint8)[None, :, None], (128, 128, 3))
+    assert detect_tile_grid(noise) is None
+    assert detect_tile_grid(np.ascontiguousarray(ramp)) is None
+    assert detect_tile_grid(noise, TileConfig(mode="off")) is None
+    assert detect_tile_grid(noise, TileConfig(mode="16")).size == 16  # forced size
+
+
+def test_signature_threshold_and_fallback():
+    lab = np.array([0] * 85 + [3] * 10 + [5] * 5)
+    assert signature(lab, 8, 0.1) == (0, 3)
+    assert signature(lab, 8, 0.05) == (0, 3, 5)
+    assert signature(lab, 8, 0.5) == (0,)
+
+
+def test_pool_tiles_ids_are_shared_and_partial_tiles_pooled():
+    ids = SignatureIds(num_classes=4)
+    lab = np.zeros((20, 20), dtype=np.int64)
+    lab[0:8, 8:16] = 2  # a pure tile of class 2
+    lab[8:16, 0:8][:4] = 1  # half class 1, half class 0: mixed signature (0, 1)
+    lab[16:20, 16:20] = 3  # a partial border tile (4 x 4) of class 3
+    out = pool_tiles(lab, TileGrid(8), ids, min_share=0.1)
+    assert out.shape == lab.shape and out.dtype == np.int64
+    assert (out[0:8, 8:16] == 2).all() and (out[0:8, 0:8] == 0).all()
+    mixed = ids.table[(0, 1)]
+    assert mixed == 4 and (out[8:16, 0:8] == mixed).all()
+    assert (out[16:20, 16:20] == 3).all()
+    # A second frame with the same mixture gets the same id; a new mixture the next one.
+    lab2 = np.zeros((8, 16), dtype=np.int64)
+    lab2[:4, :8] = 1
+    lab2[:4, 8:] = 3
+    out2 = pool_tiles(lab2, TileGrid(8), ids, min_share=0.1)
+    assert (out2[:, :8] == mixed).all() and (out2[:, 8:] == 5).all()
+    assert ids.table == {(0, 1): 4, (0, 3): 5}
+    with pytest.raises(ValueError, match="num_classes"):
+        pool_tiles(np.full((8, 8), 7), TileGrid(8), ids)
+
+
+def test_signature_ids_stay_8bit():
+    ids = SignatureIds(num_classes=250)
+    assert [ids.assign((0, k), 0) for k in range(1, 6)] == [250, 251, 252, 253, 254]
+    assert ids.assign((1, 2), dominant=2) == 2 and ids.overflowed == 1  # past 254: dominant class
+
+
+def test_distinct_and_whole_tiles():
+    frame, layout = tile_world(5, 6, size=8, n_textures=3)
+    tiles, (y0, x0, ny, nx) = whole_tiles(frame[2:, 3:], TileGrid(8, 6, 5))
+    assert (y0, x0, ny, nx) == (6, 5, 4, 5)
+    np.testing.assert_array_equal(tiles[0], frame[8:16, 8:16])
+    first, inverse = distinct(tiles)
+    # Same texture <=> same distinct index.
+    sub = layout[1:, 1:].ravel()
+    assert len(first) == len(np.unique(sub))
+    for a in range(len(sub)):
+        for b in range(len(sub)):
+            assert (inverse[a] == inverse[b]) == (sub[a] == sub[b])
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"mode": "tiles"}, "tiles must be"),
+        ({"mode": "1"}, "tiles must be"),
+        ({"min_share": 0.0}, "min_share"),
+        ({"reps": 2}, "reps"),
+        ({"sizes": ()}, "sizes"),
+    ],
+)
+def test_tile_config_rejects_bad_values(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TileConfig(**kwargs)
+
+
+@pytest.mark.skipif(not CKPT.is_file(), reason="shipped checkpoint missing")
+def test_identical_tiles_get_one_label_whatever_their_neighbours():
+    """The out-of-context pass: a tile's label cannot depend on the tiles around it."""
+    from wnet_seg.inference import Segmenter
+
+    frame, layout = tile_world(10, 10, size=16, n_textures=5, seed=3)
+    seg = Segmenter.from_checkpoint(CKPT)
+    labels = seg.segment(frame)
+    tile_labels = labels.reshape(10, 16, 10, 16).transpose(0, 2, 1, 3).reshape(100, -1)
+    assert (tile_labels == tile_labels[:, :1]).all()  # one id per tile
+    per_texture = {t: set(tile_labels[layout.ravel() == t, 0]) for t in range(5)}
+    assert all(len(v) == 1 for v in per_texture.values())
+    # Ids persist across frames of one Segmenter.
+    again = seg.segment(frame)
+    np.testing.assert_array_equal(labels, again)
+    # Without a grid the pooled and plain outputs agree.
+    noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(seg.segment(noise), seg.segment(noise, tiles=False))
+
+
+@pytest.mark.skipif(not CKPT.is_file(), reason="shipped checkpoint missing")
+def test_segment_cli_writes_tile_legend_and_consistent_ids(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    from .conftest import REPO
+
+    src = tmp_path / "in"
+    src.mkdir()
+    frames = [tile_world(6, 8, n_textures=4, seed=5)]
+    a, _ = frames[0]
+    b = a[:, list(range(16, 128)) + list(range(16))]  # rotated by one tile column: new neighbours
+    Image.fromarray(a).save(src / "a.png")
+    Image.fromarray(np.ascontiguousarray(b)).save(src / "b.png")
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "wnet_seg.segment", f"input={src}", f"output={out}",
+         "progress=false", "batch_size=2"],
+        capture_output=True, text=True, cwd=REPO, timeout=180,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    legend = json.loads((out / "labels.json").read_text())
+    k = legend["num_classes"]
+    ma = np.asarray(Image.open(out / "masks" / "a.png"))
+    mb = np.asarray(Image.open(out / "masks" / "b.png"))
+    assert set(np.unique(np.concatenate([ma, mb])).tolist()) - set(range(k)) <= {
+        int(i) for i in legend["tile_signatures"]
+    }
+    # The same tile in another place of another frame keeps its id.
+    np.testing.assert_array_equal(mb, ma[:, list(range(16, 128)) + list(range(16))])
