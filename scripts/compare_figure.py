@@ -1,11 +1,12 @@
-"""Side-by-side figure: input | W-Net (+ CRF) | a classical baseline, one row per frame.
+"""Side-by-side figure: input | W-Net (default output) | a classical baseline, one row per frame.
 
     python scripts/compare_figure.py --images data/crafter/test/images/000000.png --out docs/compare_crafter.png
     python scripts/compare_figure.py --images data/mario/images/000000.png --out docs/compare_mario.png --no-input
 
 ``--no-input`` leaves the input column out (for frames of commercial games, whose art must not be
-committed: only the label maps are drawn). Baselines that need K get the W-Net's number of
-segments in that frame.
+committed: only the label maps are drawn). The W-Net column is what ``wnet-seg-segment`` writes
+by default (tile pooling where the frame has a tile grid; ``--crf`` adds the CRF, ``--no-tiles``
+turns pooling off). Baselines that need K get the W-Net's number of segments in that frame.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from wnet_seg.data.io import load_rgb
 from wnet_seg.inference import Segmenter
 from wnet_seg.palette import colorize
 from wnet_seg.postprocess.crf import CRFConfig
+from wnet_seg.postprocess.tiles import TileConfig, detect_tile_grid
 
 
 def _label(img: np.ndarray, text: str) -> np.ndarray:
@@ -39,16 +41,21 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--baseline", default="felzenszwalb")
     p.add_argument("--no-input", action="store_true", help="draw label maps only")
     p.add_argument("--scale", type=int, default=2, help="nearest-neighbour zoom of the figure")
+    p.add_argument("--crf", action="store_true", help="add the dense CRF to the W-Net")
+    p.add_argument("--no-tiles", action="store_true", help="no tile pooling")
     args = p.parse_args(argv)
-    seg = Segmenter.from_checkpoint(args.ckpt, crf=CRFConfig())
+    tiles = None if args.no_tiles else TileConfig()
+    seg = Segmenter.from_checkpoint(args.ckpt, crf=CRFConfig() if args.crf else None, tiles=tiles)
     rows = []
     for path in args.images:
         rgb = load_rgb(path)
-        wnet = seg.segment(rgb, crf=True)
+        wnet = seg.segment(rgb)
+        pooled = tiles is not None and detect_tile_grid(seg.native_frame(rgb)[0], tiles) is not None
+        name = "W-Net" + (" + CRF" if args.crf else "") + (" + tiles" if pooled else "")
         k = max(2, len(np.unique(wnet)))
         base = segment_baseline(args.baseline, rgb, k)
         cols = [] if args.no_input else [_label(rgb, "input")]
-        cols += [_label(colorize(wnet), "W-Net + CRF"), _label(colorize(base % 255), args.baseline)]
+        cols += [_label(colorize(wnet), name), _label(colorize(base % 255), args.baseline)]
         rows.append(np.concatenate(cols, axis=1))
     width = max(r.shape[1] for r in rows)
     rows = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]

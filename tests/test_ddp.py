@@ -107,7 +107,7 @@ def test_ddp_cpu_two_processes_via_cli(tmp_path):
     # Each rank validated a different frame, yet both hold the same (reduced) metrics ...
     assert len(rec[0]["val_names"]) == len(rec[1]["val_names"]) == 1
     assert rec[0]["val_names"] != rec[1]["val_names"]
-    for key in ("val/loss", "val/ncut", "val/miou", "val/miou_dataset"):
+    for key in ("val/loss", "val/ncut", "val/miou", "val/miou_dataset", "val/miou_tiles"):
         assert rec[0]["metrics"][key] == pytest.approx(rec[1]["metrics"][key], rel=1e-6), key
 
     # ... equal to the metric over both validation frames, recomputed from the checkpoint.

@@ -106,7 +106,7 @@ def test_distinct_and_whole_tiles():
         ({"mode": "1"}, "tiles must be"),
         ({"min_share": 0.0}, "min_share"),
         ({"reps": 2}, "reps"),
-        ({"sizes": ()}, "sizes"),
+        ({"min_size": 10, "max_size": 8}, "min_size"),
     ],
 )
 def test_tile_config_rejects_bad_values(kwargs, match):
@@ -167,3 +167,22 @@ def test_segment_cli_writes_tile_legend_and_consistent_ids(tmp_path):
     }
     # The same tile in another place of another frame keeps its id.
     np.testing.assert_array_equal(mb, ma[:, list(range(16, 128)) + list(range(16))])
+
+
+@pytest.mark.skipif(not CKPT.is_file(), reason="shipped checkpoint missing")
+def test_validation_pooling_matches_inference():
+    """val/miou_tiles (training) scores exactly what wnet-seg-segment outputs."""
+    import torch
+
+    from wnet_seg.inference import Segmenter
+    from wnet_seg.train import load_module
+
+    frame, _ = tile_world(8, 8, size=16, n_textures=5, seed=7)
+    seg = Segmenter.from_checkpoint(CKPT)
+    module = load_module(str(CKPT)).eval()
+    x = torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255.0
+    with torch.no_grad():
+        labels = module.net.encode(module.normalize(x)).argmax(1)[0].numpy()
+    np.testing.assert_array_equal(labels, seg.segment(frame, tiles=False))
+    module._val_signature_ids = None
+    np.testing.assert_array_equal(module._pooled(labels, frame), seg.segment(frame))

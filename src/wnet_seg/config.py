@@ -249,6 +249,7 @@ class TrainConf:
     channels_last: bool = False
     compile: bool = False
     image_log_every_n_steps: int = 50
+    val_tiles: bool = True
     num_output_pngs: int = 8
     save_every_n_steps: int | None = None
     optimized_metric: str | None = None

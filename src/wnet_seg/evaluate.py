@@ -148,7 +148,8 @@ def evaluate(conf: EvaluateConf) -> dict[str, Any]:
             scaled = TileConfig(
                 mode=str(int(tile_cfg.mode) * f) if tile_cfg.mode.isdigit() else tile_cfg.mode,
                 min_share=tile_cfg.min_share,
-                sizes=tuple(s * f for s in tile_cfg.sizes),
+                min_size=tile_cfg.min_size * f,
+                max_size=tile_cfg.max_size * f,
                 min_peak=tile_cfg.min_peak,
             )
             baseline_grid = detect_tile_grid(rgb, scaled)

@@ -26,16 +26,7 @@ import torch
 from wnet_seg.checkpoint import LoadedWNet, load_wnet
 from wnet_seg.data.native_scale import PixelGrid, from_native, resolve_grid, to_native
 from wnet_seg.postprocess.crf import CRFConfig, crf_refine_config
-from wnet_seg.postprocess.tiles import (
-    SignatureIds,
-    TileConfig,
-    detect_tile_grid,
-    distinct,
-    mosaic,
-    pool_tiles,
-    signature,
-    whole_tiles,
-)
+from wnet_seg.postprocess.tiles import SignatureIds, TileConfig, pool_out_of_context
 
 DEFAULT_CHECKPOINT_NAME = "wnet_crafter.ckpt"
 
@@ -139,7 +130,8 @@ class Segmenter:
     def grid(self, rgb: np.ndarray) -> PixelGrid:
         return resolve_grid(rgb, self.native_scale)
 
-    def _native(self, rgb: np.ndarray) -> tuple[np.ndarray, PixelGrid]:
+    def native_frame(self, rgb: np.ndarray) -> tuple[np.ndarray, PixelGrid]:
+        """The frame at the game's native resolution (undoing an integer upscale) and its grid."""
         grid = self.grid(rgb)
         return (to_native(rgb, grid) if grid.factor > 1 else rgb), grid
 
@@ -150,7 +142,7 @@ class Segmenter:
     def probs(self, rgb: np.ndarray, *, crf: bool | None = None) -> np.ndarray:
         """Class probabilities ``(K, H, W)`` float32 at the input's full resolution (no pooling)."""
         rgb = _as_rgb(rgb)
-        native, grid = self._native(rgb)
+        native, grid = self.native_frame(rgb)
         p = self._refined(self._network_probs(native), native, crf)
         if grid.factor > 1:
             p = np.stack([from_native(c, grid, rgb.shape[:2]) for c in p])
@@ -171,40 +163,22 @@ class Segmenter:
         """Tile pooling of native-resolution ``labels`` (unchanged when the frame has no grid).
 
         Each distinct whole tile is segmented alone, as a ``cfg.reps`` x ``cfg.reps`` periodic
-        mosaic, and takes the id of its signature; partial border tiles pool their in-context
-        labels. See :mod:`wnet_seg.postprocess.tiles`.
+        mosaic; see :func:`wnet_seg.postprocess.tiles.pool_out_of_context`.
         """
-        grid = detect_tile_grid(native, cfg)
-        if grid is None:
-            return labels
         if self.signature_ids is None:
             self.signature_ids = SignatureIds(self.num_classes)
-        ids = self.signature_ids
-        out = pool_tiles(labels, grid, ids, cfg.min_share)
-        tiles, (y0, x0, ny, nx) = whole_tiles(native, grid)
-        if len(tiles) == 0:
-            return out
-        first, inverse = distinct(tiles)
-        s, c = grid.size, cfg.reps // 2
-        tile_ids = np.empty(len(first), dtype=np.int64)
-        for start in range(0, len(first), 64):
-            batch = [mosaic(tiles[i], cfg.reps) for i in first[start : start + 64]]
-            p = self.net.model.encode(self._normalized(batch))
-            centre = p[:, :, c * s : (c + 1) * s, c * s : (c + 1) * s].argmax(1).cpu().numpy()
-            for j, lab in enumerate(centre):
-                dominant = int(np.bincount(lab.ravel(), minlength=self.num_classes).argmax())
-                sig = signature(lab, self.num_classes, cfg.min_share)
-                tile_ids[start + j] = ids.assign(sig, dominant)
-        block = tile_ids[inverse].reshape(ny, nx)
-        out[y0 : y0 + ny * s, x0 : x0 + nx * s] = np.repeat(np.repeat(block, s, 0), s, 1)
-        return out
+
+        def segment_frames(frames: np.ndarray) -> np.ndarray:
+            return self.net.model.encode(self._normalized(list(frames))).argmax(1).cpu().numpy()
+
+        return pool_out_of_context(labels, native, cfg, self.signature_ids, segment_frames)
 
     def segment(
         self, rgb: np.ndarray, *, crf: bool | None = None, tiles: bool | None = None
     ) -> np.ndarray:
         """Label ids ``(H, W)`` uint8, exactly the input's size (``< K``: W-Net classes)."""
         rgb = _as_rgb(rgb)
-        native, grid = self._native(rgb)
+        native, grid = self.native_frame(rgb)
         p = self._refined(self._network_probs(native), native, crf)
         labels = self.labels_from_probs(p, native, tiles=tiles)
         return from_native(labels, grid, rgb.shape[:2]) if grid.factor > 1 else labels
@@ -216,7 +190,7 @@ class Segmenter:
         """Like :meth:`segment` for several frames; same-size frames share one network batch."""
         frames = [_as_rgb(f) for f in frames]
         natives, grids = (
-            zip(*(self._native(f) for f in frames), strict=True) if frames else ((), ())
+            zip(*(self.native_frame(f) for f in frames), strict=True) if frames else ((), ())
         )
         shapes = {n.shape for n in natives}
         if len(natives) < 2 or len(shapes) != 1 or max(next(iter(shapes))[:2]) > self.tile:

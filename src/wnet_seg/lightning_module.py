@@ -45,6 +45,7 @@ class WNetModule(pl.LightningModule):
         image_log_every_n_steps: int = 50,
         channels_last: bool = False,
         compile: bool = False,
+        val_tiles: bool = True,
         format: int = CHECKPOINT_FORMAT,
         wnet_seg_version: str = __version__,
     ) -> None:
@@ -74,6 +75,7 @@ class WNetModule(pl.LightningModule):
             self.net.encoder.compile()
             self.net.decoder.compile()
         self._val_meter = None
+        self._val_tiles_meter = None
         self._val_conf: Tensor | None = None
 
     # ---- helpers -------------------------------------------------------------------------
@@ -172,6 +174,8 @@ class WNetModule(pl.LightningModule):
         from wnet_seg.metrics import SegmentationMeter
 
         self._val_meter = SegmentationMeter()
+        self._val_tiles_meter = SegmentationMeter()
+        self._val_signature_ids = None
         self._val_conf = torch.zeros(
             self.net.num_classes, 256, dtype=torch.float64, device=self.device
         )
@@ -195,13 +199,32 @@ class WNetModule(pl.LightningModule):
             self._val_conf += torch.bincount(idx, minlength=self._val_conf.numel()).view_as(
                 self._val_conf
             )
-            for p, g, name in zip(
-                pred.cpu().numpy(), mask.cpu().numpy(), batch["name"], strict=True
+            frames = (image * 255).round().clamp(0, 255).byte().permute(0, 2, 3, 1).cpu().numpy()
+            for p, g, name, frame in zip(
+                pred.cpu().numpy(), mask.cpu().numpy(), batch["name"], frames, strict=True
             ):
                 if (g != 255).any():
                     self._val_meter.update(p, g.astype(np.uint8), name)
+                    if self.hparams.get("val_tiles", False):
+                        self._val_tiles_meter.update(self._pooled(p, frame), g.astype(np.uint8))
         if batch_idx == 0:
             self.log_panel("val/panel", image, probs, recon)
+
+    @torch.no_grad()
+    def _pooled(self, labels: np.ndarray, frame: np.ndarray) -> np.ndarray:
+        """Tile pooling of one validation frame, as :class:`wnet_seg.inference.Segmenter` does."""
+        from wnet_seg.postprocess.tiles import SignatureIds, TileConfig, pool_out_of_context
+
+        if self._val_signature_ids is None:
+            self._val_signature_ids = SignatureIds(self.net.num_classes, max_id=None)
+
+        def segment_frames(frames: np.ndarray) -> np.ndarray:
+            x = torch.from_numpy(frames).to(self.device).permute(0, 3, 1, 2).float() / 255.0
+            return self.net.encode(self.normalize(x)).argmax(1).cpu().numpy()
+
+        return pool_out_of_context(
+            labels, frame, TileConfig(), self._val_signature_ids, segment_frames
+        )
 
     def on_validation_epoch_end(self) -> None:
         if self._val_meter is None or self._val_conf is None:
@@ -223,6 +246,15 @@ class WNetModule(pl.LightningModule):
                 else local
             )
             self.log(f"val/{key}", (total / n_all).float(), rank_zero_only=False)
+        if self.hparams.get("val_tiles", False) and self._val_tiles_meter is not None:
+            # Every rank logs the same reduced value (a rank with no frame adds 0 to the sums).
+            stats_t = self._val_tiles_meter.compute() if self._val_tiles_meter.n_images else {}
+            local = torch.tensor(
+                stats_t.get("miou", 0.0) * self._val_tiles_meter.n_images, device=self.device
+            )
+            if self.trainer.world_size > 1:
+                local = self.trainer.strategy.reduce(local, reduce_op="sum")
+            self.log("val/miou_tiles", (local / n_all).float(), rank_zero_only=False)
         conf = self._val_conf
         if self.trainer.world_size > 1:
             conf = self.trainer.strategy.reduce(conf, reduce_op="sum")

@@ -66,6 +66,7 @@ def build_module(conf: TrainConf) -> WNetModule:
         image_log_every_n_steps=conf.image_log_every_n_steps,
         channels_last=conf.channels_last,
         compile=conf.compile,
+        val_tiles=conf.val_tiles,
     )
 
 
