@@ -7,13 +7,15 @@ each comparison is measured, not assumed. Measured on these 8 frames (2-core CPU
 
 | method | per image | dataset |
 |---|---|---|
-| W-Net + tile pooling (default) | 0.790 | 0.651 |
-| W-Net per pixel | 0.500 | 0.334 |
+| W-Net + tile pooling (default) | 0.807 | 0.704 |
+| W-Net per pixel | 0.456 | 0.316 |
 | k-means RGB + local mean, oracle K | 0.453 | 0.071 |
 | k-means RGB, oracle K, + the same tile pooling | 0.803 | 0.194 |
 
 The floors sit under those values so a regression fails. Per image the pooled k-means with the
 oracle K is as good as ours; the W-Net's edge is ids that mean the same texture in every frame.
+(The shipped model was selected on pooled validation mIoU, so its per-pixel output is not its best
+side; the floor for it only guards against a broken network.)
 """
 
 from __future__ import annotations
@@ -23,13 +25,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-CKPT = Path(__file__).resolve().parents[1] / "checkpoints" / "wnet_crafter.ckpt"
+CKPT = Path(__file__).resolve().parents[1] / "checkpoints" / "wnet_multigame.ckpt"
 N_FRAMES = 8
-MIOU_FLOOR = 0.72  # measured 0.790
-DATASET_MIOU_FLOOR = 0.55  # measured 0.651
-MARGIN_OVER_KMEANS = 0.2  # over k-means + local mean per image; measured +0.337
-DATASET_FACTOR_OVER_POOLED_KMEANS = 2.0  # measured 0.651 / 0.194 = 3.4
-RAW_MIOU_FLOOR = 0.46  # the per-pixel network alone; measured 0.500
+MIOU_FLOOR = 0.74  # measured 0.807
+DATASET_MIOU_FLOOR = 0.6  # measured 0.704
+MARGIN_OVER_KMEANS = 0.25  # over k-means + local mean per image; measured +0.354
+DATASET_FACTOR_OVER_POOLED_KMEANS = 2.5  # measured 0.704 / 0.194 = 3.6
+RAW_MIOU_FLOOR = 0.40  # the per-pixel network alone; measured 0.456
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from wnet_seg.postprocess.tiles import (
     whole_tiles,
 )
 
-CKPT = Path(__file__).resolve().parents[1] / "checkpoints" / "wnet_crafter.ckpt"
+CKPT = Path(__file__).resolve().parents[1] / "checkpoints" / "wnet_multigame.ckpt"
 
 
 def tile_world(rows: int, cols: int, size: int = 16, n_textures: int = 4, seed: int = 0):

@@ -28,7 +28,7 @@ from wnet_seg.data.native_scale import PixelGrid, from_native, resolve_grid, to_
 from wnet_seg.postprocess.crf import CRFConfig, crf_refine_config
 from wnet_seg.postprocess.tiles import SignatureIds, TileConfig, pool_out_of_context
 
-DEFAULT_CHECKPOINT_NAME = "wnet_crafter.ckpt"
+DEFAULT_CHECKPOINT_NAME = "wnet_multigame.ckpt"
 
 
 def default_checkpoint() -> Path:
