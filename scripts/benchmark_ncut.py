@@ -105,7 +105,7 @@ def _best(results: list[dict]) -> dict:
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--configs", default=None, help="B,K,HW triples separated by ';'")
-    p.add_argument("--repeats", type=int, default=2, help="timed calls per process (best kept)")
+    p.add_argument("--repeats", type=int, default=3, help="timed calls per process (best kept)")
     p.add_argument(
         "--rounds",
         type=int,
