@@ -7,13 +7,13 @@ each comparison is measured, not assumed. Measured on these 8 frames (2-core CPU
 
 | method | per image | dataset |
 |---|---|---|
-| W-Net + tile pooling (default) | 0.807 | 0.704 |
-| W-Net per pixel | 0.456 | 0.316 |
+| W-Net + tile pooling (default) | 0.846 | 0.762 |
+| W-Net per pixel | 0.458 | 0.321 |
 | k-means RGB + local mean, oracle K | 0.453 | 0.071 |
 | k-means RGB, oracle K, + the same tile pooling | 0.803 | 0.194 |
 
 The floors sit under those values so a regression fails. Per image the pooled k-means with the
-oracle K is as good as ours; the W-Net's edge is ids that mean the same texture in every frame.
+oracle K comes close; the W-Net's larger edge is ids that mean the same texture in every frame.
 (The shipped model was selected on pooled validation mIoU, so its per-pixel output is not its best
 side; the floor for it only guards against a broken network.)
 """
@@ -27,11 +27,11 @@ import pytest
 
 CKPT = Path(__file__).resolve().parents[1] / "checkpoints" / "wnet_multigame.ckpt"
 N_FRAMES = 8
-MIOU_FLOOR = 0.74  # measured 0.807
-DATASET_MIOU_FLOOR = 0.6  # measured 0.704
-MARGIN_OVER_KMEANS = 0.25  # over k-means + local mean per image; measured +0.354
-DATASET_FACTOR_OVER_POOLED_KMEANS = 2.5  # measured 0.704 / 0.194 = 3.6
-RAW_MIOU_FLOOR = 0.40  # the per-pixel network alone; measured 0.456
+MIOU_FLOOR = 0.78  # measured 0.846
+DATASET_MIOU_FLOOR = 0.65  # measured 0.762
+MARGIN_OVER_KMEANS = 0.3  # over k-means + local mean per image; measured +0.393
+DATASET_FACTOR_OVER_POOLED_KMEANS = 3.0  # measured 0.762 / 0.194 = 3.9
+RAW_MIOU_FLOOR = 0.40  # the per-pixel network alone; measured 0.458
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +74,8 @@ def test_shipped_checkpoint_keeps_its_quality_on_crafter_test_frames(test_frames
     assert r["miou"] >= b["miou"] + MARGIN_OVER_KMEANS, (
         f"W-Net {r['miou']:.3f} is not {MARGIN_OVER_KMEANS} above k-means {b['miou']:.3f}"
     )
+    # Per image, also at least level with k-means given the oracle K and the same pooling (+0.043).
+    assert r["miou"] >= pb["miou"], f"W-Net {r['miou']:.3f} < pooled k-means {pb['miou']:.3f}"
     assert r["miou_dataset"] >= DATASET_MIOU_FLOOR, f"dataset mIoU {r['miou_dataset']:.3f}"
     assert r["miou_dataset"] >= DATASET_FACTOR_OVER_POOLED_KMEANS * pb["miou_dataset"], (
         f"dataset mIoU {r['miou_dataset']:.3f} not {DATASET_FACTOR_OVER_POOLED_KMEANS}x pooled "
