@@ -177,3 +177,13 @@ def test_evaluate_cli_tiles_off_and_bad_tiles_value(tmp_path, ckpt):
     )  # fmt: skip
     assert bad.returncode == 2
     assert "tiles must be 'auto', 'off' or a tile size" in bad.stderr + bad.stdout
+    for typo, message in [
+        ("+tiles_params.min_shar=0.2", "unknown tiles_params ['min_shar']"),
+        ("+crf_params.iteration=3", "unknown crf_params ['iteration']"),
+    ]:
+        bad = subprocess.run(
+            [*base, f"output={tmp_path / 'typo'}", typo],
+            capture_output=True, text=True, cwd=REPO, timeout=180,
+        )  # fmt: skip
+        assert bad.returncode == 2, typo
+        assert message in bad.stderr + bad.stdout and "Traceback" not in bad.stderr

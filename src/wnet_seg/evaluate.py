@@ -35,8 +35,14 @@ from wnet_seg.data.datasets import screenshot_files
 from wnet_seg.data.io import IGNORE_ID, ImageReadError, load_mask, load_rgb
 from wnet_seg.data.native_scale import resolve_grid
 from wnet_seg.metrics import SegmentationMeter
-from wnet_seg.postprocess.crf import CRFConfig
-from wnet_seg.postprocess.tiles import SignatureIds, TileConfig, detect_tile_grid, pool_tiles
+from wnet_seg.postprocess.crf import crf_config
+from wnet_seg.postprocess.tiles import (
+    SignatureIds,
+    TileConfig,
+    detect_tile_grid,
+    pool_tiles,
+    tile_config,
+)
 
 log = logging.getLogger("wnet_seg.evaluate")
 
@@ -89,7 +95,7 @@ def evaluate(conf: EvaluateConf) -> dict[str, Any]:
     unknown = [b for b in conf.baselines if b not in BASELINES]
     if unknown:
         raise ValueError(f"unknown baselines {unknown}; choose from {sorted(BASELINES)}")
-    tile_cfg = TileConfig(mode=conf.tiles, **conf.tiles_params)
+    tile_cfg = tile_config(conf.tiles, conf.tiles_params)
     pool = tile_cfg.mode != "off"
     pairs = labelled_pairs(conf.images, conf.masks, conf.limit)
     methods: list[str] = []
@@ -100,7 +106,7 @@ def evaluate(conf: EvaluateConf) -> dict[str, Any]:
         segmenter = Segmenter.from_checkpoint(
             conf.ckpt,
             device=conf.device,
-            crf=CRFConfig(**conf.crf_params),
+            crf=crf_config(conf.crf_params),
             native_scale=conf.native_scale,
             tiles=tile_cfg if pool else None,
         )

@@ -28,8 +28,8 @@ from tqdm import tqdm
 
 from wnet_seg.data.io import ImageReadError, list_images, load_rgb, save_mask
 from wnet_seg.inference import Segmenter, overlay
-from wnet_seg.postprocess.crf import CRFConfig
-from wnet_seg.postprocess.tiles import TileConfig
+from wnet_seg.postprocess.crf import crf_config
+from wnet_seg.postprocess.tiles import tile_config
 
 log = logging.getLogger("wnet_seg.segment")
 
@@ -63,8 +63,8 @@ def run_segment(conf: SegmentConf) -> dict[str, Any]:
     files = list_images(src)
     if not files:
         raise FileNotFoundError(f"no images (png/jpg/bmp/gif/webp) under {src}")
-    crf = CRFConfig(**conf.crf_params) if conf.crf else None
-    tiles = TileConfig(mode=conf.tiles, **conf.tiles_params)
+    crf = crf_config(conf.crf_params) if conf.crf else None
+    tiles = tile_config(conf.tiles, conf.tiles_params)
     seg = Segmenter.from_checkpoint(
         conf.ckpt,
         device=conf.device,

@@ -148,6 +148,17 @@ def crf_refine(
     return q / q.sum(axis=0, keepdims=True)
 
 
+def crf_config(params: dict | None = None) -> CRFConfig:
+    """A :class:`CRFConfig` from CLI values; an unknown ``crf_params`` key is a clear error."""
+    params = dict(params or {})
+    unknown = sorted(set(params) - set(CRFConfig.__dataclass_fields__))
+    if unknown:
+        raise ValueError(
+            f"unknown crf_params {unknown}; valid keys: {sorted(CRFConfig.__dataclass_fields__)}"
+        )
+    return CRFConfig(**params)
+
+
 def crf_refine_config(probs: np.ndarray, rgb: np.ndarray, config: CRFConfig) -> np.ndarray:
     """:func:`crf_refine` with parameters from a :class:`CRFConfig`."""
     return crf_refine(probs, rgb, **asdict(config))

@@ -80,6 +80,16 @@ class TileConfig:
             raise ValueError(f"tiles min_peak must be in [0, 1), got {self.min_peak}")
 
 
+def tile_config(mode: str, params: dict | None = None) -> TileConfig:
+    """A :class:`TileConfig` from CLI values; an unknown ``tiles_params`` key is a clear error."""
+    params = dict(params or {})
+    known = {f for f in TileConfig.__dataclass_fields__ if f != "mode"}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ValueError(f"unknown tiles_params {unknown}; valid keys: {sorted(known)}")
+    return TileConfig(mode=mode, **params)
+
+
 @dataclass(frozen=True)
 class TileGrid:
     """Square tiles of ``size`` pixels; a tile starts at row ``offset_y`` and column ``offset_x``."""
