@@ -186,3 +186,15 @@ def test_validation_pooling_matches_inference():
     np.testing.assert_array_equal(labels, seg.segment(frame, tiles=False))
     module._val_signature_ids = None
     np.testing.assert_array_equal(module._pooled(labels, frame), seg.segment(frame))
+
+
+@pytest.mark.skipif(not CKPT.is_file(), reason="shipped checkpoint missing")
+def test_pooling_works_at_native_resolution_of_upscaled_frames():
+    from wnet_seg.inference import Segmenter
+
+    frame, _ = tile_world(6, 6, size=16, n_textures=4, seed=11)
+    big = frame.repeat(3, 0).repeat(3, 1)  # a 3x nearest-neighbour capture
+    seg = Segmenter.from_checkpoint(CKPT)
+    native = seg.segment(frame)
+    assert seg.signature_ids is not None and seg.signature_ids.table  # pooling did happen
+    np.testing.assert_array_equal(seg.segment(big), native.repeat(3, 0).repeat(3, 1))
