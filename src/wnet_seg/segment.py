@@ -108,9 +108,17 @@ def run_segment(conf: SegmentConf) -> dict[str, Any]:
     bar.close()
     out.mkdir(parents=True, exist_ok=True)
     signatures = seg.signature_ids.table if seg.signature_ids is not None else {}
+    overflowed = seg.signature_ids.overflowed if seg.signature_ids is not None else 0
+    if overflowed:
+        log.warning(
+            "%d tile(s) had a new class mixture after the 8-bit ids ran out; they took their "
+            "dominant W-Net class (segment fewer, more similar frames per run to avoid this)",
+            overflowed,
+        )
     legend = {
         "num_classes": seg.num_classes,
         "tile_signatures": {str(i): list(sig) for sig, i in signatures.items()},
+        "tiles_given_dominant_class_after_ids_ran_out": overflowed,
         "note": "ids < num_classes are W-Net classes; larger ids are tiles mixing the listed classes",
     }
     (out / "labels.json").write_text(json.dumps(legend, indent=2))
