@@ -26,7 +26,7 @@ from wnet_seg.data.io import load_mask, load_rgb
 from wnet_seg.inference import Segmenter
 from wnet_seg.palette import colorize
 from wnet_seg.postprocess.crf import CRFConfig
-from wnet_seg.postprocess.tiles import SignatureIds, TileConfig, detect_tile_grid, pool_tiles
+from wnet_seg.postprocess.tiles import TileConfig, detect_tile_grid, pool_frame_labels
 
 
 def _label(img: np.ndarray, text: str) -> np.ndarray:
@@ -44,8 +44,7 @@ def _baseline(name: str, rgb: np.ndarray, k: int) -> np.ndarray:
     if suffix == "tiles":
         grid = detect_tile_grid(rgb, TileConfig())
         if grid is not None:
-            dense = np.unique(labels, return_inverse=True)[1].reshape(labels.shape)
-            labels = pool_tiles(dense, grid, SignatureIds(int(dense.max()) + 1, max_id=None))
+            labels = pool_frame_labels(labels, grid)
     return labels
 
 

@@ -19,7 +19,7 @@ import logging
 import math
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +36,7 @@ from wnet_seg.data.io import IGNORE_ID, ImageReadError, load_mask, load_rgb
 from wnet_seg.data.native_scale import resolve_grid
 from wnet_seg.metrics import SegmentationMeter
 from wnet_seg.postprocess.crf import crf_config
-from wnet_seg.postprocess.tiles import (
-    SignatureIds,
-    TileConfig,
-    detect_tile_grid,
-    pool_tiles,
-    tile_config,
-)
+from wnet_seg.postprocess.tiles import detect_tile_grid, pool_frame_labels, tile_config
 
 log = logging.getLogger("wnet_seg.evaluate")
 
@@ -151,12 +145,11 @@ def evaluate(conf: EvaluateConf) -> dict[str, Any]:
         if pool and conf.baseline_tiles and conf.baselines:
             # Baselines run at full resolution: look for tiles of the native sizes times the upscale.
             f = resolve_grid(rgb, conf.native_scale).factor
-            scaled = TileConfig(
+            scaled = replace(
+                tile_cfg,
                 mode=str(int(tile_cfg.mode) * f) if tile_cfg.mode.isdigit() else tile_cfg.mode,
-                min_share=tile_cfg.min_share,
                 min_size=tile_cfg.min_size * f,
                 max_size=tile_cfg.max_size * f,
-                min_peak=tile_cfg.min_peak,
             )
             baseline_grid = detect_tile_grid(rgb, scaled)
         for name in conf.baselines:
@@ -167,13 +160,8 @@ def evaluate(conf: EvaluateConf) -> dict[str, Any]:
             meters[name].update(labels, gt, str(mask_path))
             if pool and conf.baseline_tiles:
                 t0 = time.perf_counter()
-                if baseline_grid is not None:
-                    _, dense = np.unique(labels, return_inverse=True)
-                    dense = dense.reshape(labels.shape)
-                    ids = SignatureIds(
-                        int(dense.max()) + 1, max_id=None
-                    )  # per image: no shared ids
-                    labels = pool_tiles(dense, baseline_grid, ids, tile_cfg.min_share)
+                if baseline_grid is not None:  # per-frame ids: baselines share no classes
+                    labels = pool_frame_labels(labels, baseline_grid, tile_cfg.min_share)
                 seconds[f"{name}+tiles"] += took + time.perf_counter() - t0
                 meters[f"{name}+tiles"].update(labels, gt, str(mask_path))
     n = max(1, len(pairs) - len(skipped))

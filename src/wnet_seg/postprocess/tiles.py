@@ -29,6 +29,7 @@ ids mean the same thing across frames (``SignatureIds.table`` says which classes
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -110,11 +111,6 @@ def _packed(rgb: np.ndarray) -> np.ndarray:
     return out
 
 
-def repeat_share(rgb: np.ndarray, shift: int) -> float:
-    """Share of pixels equal (all channels) to the pixel ``shift`` columns right or rows down."""
-    return _repeat_share_packed(_packed(rgb), shift)
-
-
 def _repeat_share_packed(p: np.ndarray, shift: int) -> float:
     h, w = p.shape
     shares = []
@@ -132,11 +128,6 @@ def tile_size_peaks(rgb: np.ndarray, sizes: list[int]) -> list[float]:
     return [share[s] - max(share.get(s - 1, 0.0), share.get(s + 1, 0.0)) for s in sizes]
 
 
-def tile_size_peak(rgb: np.ndarray, size: int) -> float:
-    """:func:`tile_size_peaks` for one size."""
-    return tile_size_peaks(rgb, [size])[0]
-
-
 def _distinct_tiles(rgb: np.ndarray, size: int, oy: int, ox: int) -> float:
     """Distinct whole tiles per tile at phase ``(oy, ox)`` (partial border tiles left out)."""
     h, w = rgb.shape[:2]
@@ -151,6 +142,7 @@ def _distinct_tiles(rgb: np.ndarray, size: int, oy: int, ox: int) -> float:
     return len(np.unique(keys, axis=0)) / (ny * nx)
 
 
+@functools.lru_cache(maxsize=8)
 def _hash_weights(n: int) -> np.ndarray:
     rng = np.random.default_rng(n)
     return rng.integers(1, 2**63, size=(n, 2), dtype=np.uint64) | np.uint64(1)
@@ -285,6 +277,12 @@ def pool_tiles(
         sig = tuple(int(c) for c in np.flatnonzero(member[t])) or (int(dominant[t]),)
         tile_ids[t] = ids.assign(sig, int(dominant[t]))
     return tile_ids[tile_of]
+
+
+def pool_frame_labels(labels: np.ndarray, grid: TileGrid, min_share: float = 0.1) -> np.ndarray:
+    """Tile pooling of one frame's arbitrary labels (e.g. a baseline's), with ids of its own."""
+    dense = np.unique(labels, return_inverse=True)[1].reshape(np.shape(labels))
+    return pool_tiles(dense, grid, SignatureIds(int(dense.max()) + 1, max_id=None), min_share)
 
 
 # Segments a batch of uint8 RGB frames (N, H, W, 3) into per-pixel class ids (N, H, W).
