@@ -8,6 +8,7 @@ Each measurement runs in a fresh subprocess so peak RSS is its own. Usage:
 
     python scripts/benchmark_ncut.py                      # the three issue configurations
     python scripts/benchmark_ncut.py --configs 2,8,64     # custom (B,K,H=W) triples, ';'-separated
+    python scripts/benchmark_ncut.py --profile 4,32,224   # where the exact version's time goes
 """
 
 from __future__ import annotations
@@ -102,6 +103,45 @@ def _best(results: list[dict]) -> dict:
     }
 
 
+def profile(b: int, k: int, hw: int, repeats: int = 5) -> None:
+    """Best-of-``repeats`` split of one forward+backward: weight maps, their application, the rest."""
+    import torch
+
+    from wnet_seg.losses import image_features, neighbour_offsets, soft_ncut_loss
+    from wnet_seg.losses.soft_ncut import _affinity_apply, _gaussian_maps
+
+    def best(fn) -> float:
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return min(times)
+
+    torch.manual_seed(0)
+    logits = torch.randn(b, k, hw, hw)
+    image = torch.rand(b, 3, hw, hw) * 255
+    probs, feats = logits.softmax(1), image_features(image)
+    pairs = neighbour_offsets(5)
+
+    def full():
+        x = logits.clone().requires_grad_(True)
+        soft_ncut_loss(x.softmax(1), image).backward()
+
+    total = best(full)
+    maps = best(lambda: [_gaussian_maps(feats[i], pairs, 10.0, 4.0) for i in range(b)])
+    affinity = best(lambda: _affinity_apply(probs, feats, 5, 10.0, 4.0))
+    print(f"(B, K, H=W) = ({b}, {k}, {hw}), threads {torch.get_num_threads()}, best of {repeats}")
+    print(f"forward + backward (softmax included) : {total * 1e3:7.1f} ms")
+    print(f"  W p and degree (_affinity_apply)     : {affinity * 1e3:7.1f} ms")
+    print(f"    of which the {len(pairs)} weight maps/image : {maps * 1e3:7.1f} ms")
+    # Why the exponent is clamped: exp() of arguments far below float32's range is much slower.
+    n = len(pairs) * hw * hw
+    low, ok = torch.rand(n) * -700, torch.rand(n) * -60
+    print(f"exp of {n} values in [-700, 0]      : {best(lambda: low.exp()) * 1e3:7.2f} ms")
+    print(f"exp of {n} values in [-60, 0]       : {best(lambda: ok.exp()) * 1e3:7.2f} ms")
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--configs", default=None, help="B,K,HW triples separated by ';'")
@@ -113,8 +153,12 @@ def main(argv=None) -> None:
         help="processes per implementation, interleaved (best kept)",
     )
     p.add_argument("--timeout", type=int, default=900)
+    p.add_argument("--profile", metavar="B,K,HW", help="time split of the exact version, then exit")
     p.add_argument("--worker", nargs=2, metavar=("IMPL", "B,K,HW"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.profile:
+        profile(*(int(v) for v in args.profile.split(",")))
+        return
     if args.worker:
         impl, spec = args.worker
         b, k, hw = (int(v) for v in spec.split(","))
