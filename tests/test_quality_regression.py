@@ -3,7 +3,8 @@
 Frames are rendered here from the test split's worlds (``CRAFTER_BENCHMARK["test"]``, never used
 for training or selection) and segmented through the same inference path as ``wnet-seg-evaluate``:
 the default output (tile pooling, no CRF) and the plain per-pixel W-Net. Baselines run here too, so
-each comparison is measured, not assumed. Measured on these 8 frames (2-core CPU dev box):
+each comparison is measured, not assumed. Measured on these 8 frames (2-core CPU dev box; `pytest -s
+tests/test_quality_regression.py` prints them):
 
 | method | per image | dataset |
 |---|---|---|
@@ -69,6 +70,9 @@ def test_shipped_checkpoint_keeps_its_quality_on_crafter_test_frames(test_frames
         ids = SignatureIds(int(km.max()) + 1, max_id=None)
         pooled_base.update(pool_tiles(km, grid, ids), mask)
     r, rr, b, pb = ours.compute(), raw.compute(), base.compute(), pooled_base.compute()
+    for name, m in [("W-Net + tiles", r), ("W-Net per pixel", rr), ("k-means + local mean", b),
+                    ("k-means + tiles", pb)]:  # fmt: skip
+        print(f"{name}: {m['miou']:.3f} per image, {m['miou_dataset']:.3f} dataset")  # pytest -s
     assert np.isfinite(r["miou"]) and np.isfinite(r["miou_dataset"])
     assert r["miou"] >= MIOU_FLOOR, f"W-Net mIoU {r['miou']:.3f} fell below {MIOU_FLOOR}"
     assert r["miou"] >= b["miou"] + MARGIN_OVER_KMEANS, (
