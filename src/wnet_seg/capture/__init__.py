@@ -1,14 +1,18 @@
-"""Capture real game frames (Crafter, Super Mario Bros, Atari) into dataset folders.
+"""Capture real game frames into dataset folders (the games: :mod:`wnet_seg.capture.games`).
 
 A dataset folder holds ``images/NNNNNN.png`` (RGB), optionally ``masks/NNNNNN.png`` (uint8 class
-ids, same height and width, 255 = ignore) and ``classes.txt`` (``id name`` per line).
+ids, same height and width, 255 = ignore), ``classes.txt`` (``id name`` per line) and
+``provenance.json`` (game, seed, package versions: enough to regenerate it).
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable
+from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -30,10 +34,12 @@ def write_dataset(
     total: int | None = None,
     progress: bool = True,
     desc: str = "frames",
+    provenance: dict[str, Any] | None = None,
 ) -> int:
     """Write ``(rgb, mask)`` pairs as ``out/images/*.png`` and ``out/masks/*.png``; return the count.
 
-    ``mask`` may be ``None`` (no labels); ``classes`` (if given) goes to ``out/classes.txt``.
+    ``mask`` may be ``None`` (no labels); ``classes`` (if given) goes to ``out/classes.txt`` and
+    ``provenance`` (see :func:`provenance`) to ``out/provenance.json``, with the frame count.
     """
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
@@ -49,4 +55,33 @@ def write_dataset(
         Image.fromarray(np.asarray(rgb, dtype=np.uint8), mode="RGB").save(out / "images" / name)
         if mask is not None:
             save_mask(mask, out / "masks" / name)
+    if provenance is not None:
+        record = {**provenance, "frames": n}
+        (out / "provenance.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     return n
+
+
+def provenance(game: str, seed: int, packages: Iterable[str] = (), **details: Any) -> dict:
+    """What :func:`write_dataset` records in ``provenance.json``: the game, its seed, the versions
+    of wnet-seg and of ``packages``, the game's art licence and label kind, plus ``details``.
+    No time stamp, so the same capture writes the same bytes."""
+    from wnet_seg import __version__
+    from wnet_seg.capture.games import GAMES
+
+    versions = {"wnet-seg": __version__}
+    for name in packages:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    info = GAMES.get(game)
+    record: dict[str, Any] = {"game": game, "seed": int(seed), "versions": versions}
+    if info is not None:
+        record.update(
+            licence=info.licence,
+            tile=info.tile,
+            labels=info.label_kind,
+            committable=info.committable,
+        )
+    record.update(details)
+    return record

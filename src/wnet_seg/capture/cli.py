@@ -1,9 +1,12 @@
 """``wnet-seg-capture``: write dataset folders of real game frames.
 
-Subcommands: ``crafter`` (frames + exact masks), ``crafter-benchmark`` (the standard train/val/test
-splits by world seed), ``crafter-demo`` (the committed demo frame), ``crafter-figures`` (the figures in
-``docs/``), ``label-stats`` (class shares of a folder), ``mario`` and ``atari``
-(optional; they run in a separate virtual environment, see ``docs/data.md``).
+Subcommands: ``list`` (every game, labels yes/no, art licence, what to install), one per game
+(``crafter``, ``craftax``, ``craftax-classic``, ``minigrid``, ``tetris``: frames + exact masks;
+``mario``, ``atari``: frames only), ``benchmark`` (train/val/test splits of every labelled game,
+disjoint seeds), ``crafter-benchmark`` (the standard Crafter splits by world seed),
+``crafter-demo`` (the committed demo frame), ``crafter-figures`` (the figures in ``docs/``) and
+``label-stats`` (class shares of a folder). The NES and Atari games run in a separate virtual
+environment (``docs/data.md``); their frames are never committed.
 """
 
 from __future__ import annotations
@@ -14,6 +17,10 @@ import time
 from collections.abc import Sequence
 
 from wnet_seg.capture.crafter import CRAFTER_BENCHMARK
+from wnet_seg.capture.games import GAMES, SPLIT_SEEDS, labelled_games, listing
+
+# Games served by the generic subcommand (crafter, mario and atari have their own options).
+GENERIC_GAMES = tuple(g for g in GAMES if g not in ("crafter", "mario", "atari"))
 
 
 def _size(text: str) -> int | tuple[int, int]:
@@ -33,6 +40,29 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write dataset folders of real game frames (Crafter, Super Mario Bros., Atari).",
     )
     sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="every game: labels yes/no, art licence, what to install")
+
+    for name in GENERIC_GAMES:
+        g = sub.add_parser(name, help=f"{name} frames with exact masks ({GAMES[name].label_kind})")
+        g.add_argument("--out", required=True, help="output folder (images/, masks/, classes.txt)")
+        g.add_argument("--num", type=int, default=64, help="number of frames (default 64)")
+        g.add_argument("--seed", type=int, default=0, help="seed (same seed, same bytes)")
+        g.add_argument(
+            "--size", type=_size, default=None, help="frame size N or HxW (game default)"
+        )
+        g.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    bench = sub.add_parser("benchmark", help="train/val/test splits of every labelled game")
+    bench.add_argument("--out", default="data/bench", help="output folder (default data/bench)")
+    bench.add_argument(
+        "--games",
+        default=",".join(labelled_games()),
+        help=f"comma-separated (default: {','.join(labelled_games())})",
+    )
+    bench.add_argument(
+        "--num", default=None, help="frames per split train,val,test (default: per game)"
+    )
+    bench.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     c = sub.add_parser("crafter", help="Crafter frames with exact per-pixel masks")
     c.add_argument("--out", required=True, help="output folder (images/, masks/, classes.txt)")
@@ -131,10 +161,64 @@ def _label_stats(folder: str) -> None:
             print(f"{cid:>3} {name:<10} {100 * pixels[cid] / total:>9.3f} {frames[cid]:>7}")
 
 
+def _benchmark(args: argparse.Namespace) -> None:
+    """Write ``out/<game>/{train,val,test}`` for each game; seeds from :data:`SPLIT_SEEDS`.
+
+    Crafter keeps its standard splits (:data:`CRAFTER_BENCHMARK`, worlds by seed range)."""
+    from pathlib import Path
+
+    from wnet_seg.capture.crafter import write_crafter_benchmark
+
+    games = [g.strip() for g in args.games.split(",") if g.strip()]
+    unknown = [g for g in games if g not in GAMES or not GAMES[g].labels]
+    if unknown:
+        raise SystemExit(f"not labelled games: {unknown}; choose from {labelled_games()}")
+    counts = None
+    if args.num:
+        try:
+            counts = tuple(int(v) for v in args.num.split(","))
+            assert len(counts) == 3
+        except (ValueError, AssertionError):
+            raise SystemExit(
+                f"--num must be three integers train,val,test, got {args.num!r}"
+            ) from None
+    for name in games:
+        sizes = counts or GAMES[name].splits
+        if name == "crafter":
+            from dataclasses import replace
+
+            specs = {
+                split: replace(spec, num_frames=n)
+                for (split, spec), n in zip(CRAFTER_BENCHMARK.items(), sizes, strict=True)
+            }
+            write_crafter_benchmark(
+                Path(args.out) / name, splits=specs, progress=not args.no_progress
+            )
+        else:
+            capture = GAMES[name].capture_fn()
+            for split, n in zip(SPLIT_SEEDS, sizes, strict=True):
+                capture(
+                    Path(args.out) / name / split,
+                    n,
+                    SPLIT_SEEDS[split],
+                    progress=not args.no_progress,
+                )
+        print(f"{name}: train/val/test {sizes} -> {args.out}/{name}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     t0 = time.perf_counter()
-    if args.command == "crafter":
+    if args.command == "list":
+        print(listing())
+    elif args.command in GENERIC_GAMES:
+        capture = GAMES[args.command].capture_fn()
+        n = capture(args.out, args.num, args.seed, size=args.size, progress=not args.no_progress)
+        print(f"wrote {n} frames to {args.out} in {time.perf_counter() - t0:.1f} s")
+    elif args.command == "benchmark":
+        _benchmark(args)
+        print(f"done in {time.perf_counter() - t0:.1f} s")
+    elif args.command == "crafter":
         from wnet_seg.capture.crafter import write_crafter_dataset
 
         n = write_crafter_dataset(

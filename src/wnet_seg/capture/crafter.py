@@ -474,7 +474,26 @@ def write_crafter_dataset(
             infos.append(info)
             yield rgb, mask
 
-    n = write_dataset(frames(), out, CRAFTER_CLASSES, total=num, progress=progress, desc="crafter")
+    from wnet_seg.capture import provenance
+
+    record = provenance(
+        "crafter",
+        seed,
+        packages=("crafter",),
+        num=num,
+        size=list(_as_hw(size)),
+        frames_per_world=frames_per_world,
+        options={k: v for k, v in kwargs.items() if isinstance(v, int | float | str | bool)},
+    )
+    n = write_dataset(
+        frames(),
+        out,
+        CRAFTER_CLASSES,
+        total=num,
+        progress=progress,
+        desc="crafter",
+        provenance=record,
+    )
     with open(out / "frames.csv", "w", newline="") as f:
         wr = csv.writer(f)
         wr.writerow(["file", "world_seed", "frame_in_world", "x", "y", "player_in_crop"])
@@ -490,6 +509,17 @@ def write_crafter_dataset(
                 ]
             )
     return n
+
+
+def capture(
+    out: str | os.PathLike,
+    num: int,
+    seed: int = 0,
+    size: int | tuple[int, int] | None = None,
+    progress: bool = True,
+) -> int:
+    """The generic capture entry point (:mod:`wnet_seg.capture.games`): 256x256 crops by default."""
+    return write_crafter_dataset(out, num, size=size or 256, seed=seed, progress=progress)
 
 
 def write_crafter_benchmark(
