@@ -30,7 +30,6 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import asdict
 
 MODES = {
     "fp32": dict(precision="32-true", channels_last=False, compile=False),
@@ -65,16 +64,14 @@ def _frames(n: int, h: int, w: int, seed: int = 0):
 
 
 def _module(preset: str, num_classes: int, channels_last: bool, compile: bool):
-    from wnet_seg.config import LossConf, ModelConf
+    from wnet_seg.config import LossConf, ModelConf, OptimConf
     from wnet_seg.lightning_module import WNetModule
 
-    model = ModelConf(preset=preset, num_classes=num_classes).to_wnet_config()
     return WNetModule(
-        model=asdict(model),
-        loss=asdict(LossConf()),
-        optim={"name": "adam", "lr": 1e-3},
+        ModelConf(preset=preset, num_classes=num_classes).to_wnet_config(),
+        LossConf(),
+        OptimConf(),
         norm={"mean": [0.5] * 3, "std": [0.25] * 3},
-        image_log_every_n_steps=10**9,
         channels_last=channels_last,
         compile=compile,
     )
@@ -163,14 +160,14 @@ def train_worker(spec: dict) -> dict:
     # The soft N-cut alone (forward + closed-form backward), on this batch's encoder output.
     image = frames[:b].repeat((b + 15) // 16, 1, 1, 1)[:b].to(module.device)
     with torch.no_grad(), _autocast(device, mode["precision"]):
-        probs = module.net.encode(module.normalize(image))
+        probs = module.net.encode(module.net.normalize(image))
     ncut_times = []
     for _ in range(5):
         p = probs.detach().clone().requires_grad_(True)
         _sync(device)
         t0 = time.perf_counter()
         with _autocast(device, mode["precision"]):
-            loss, _ = module.ncut(p, image * 255.0)
+            loss, _ = module.step.objective(p, image * 255.0)
         loss.backward()
         _sync(device)
         ncut_times.append(time.perf_counter() - t0)

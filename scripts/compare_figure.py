@@ -1,7 +1,7 @@
 """Side-by-side figure: input | W-Net (default output) | a classical baseline, one row per frame.
 
-    python scripts/compare_figure.py --images data/crafter/test/images/000000.png \
-        data/crafter/test/images/000008.png --masks --baseline felzenszwalb kmeans_rgb+tiles \
+    python scripts/compare_figure.py --images data/bench/crafter/test/images/000000.png \
+        data/bench/crafter/test/images/000008.png --masks --baseline felzenszwalb kmeans_rgb+tiles \
         --out docs/compare_crafter.png
     python scripts/compare_figure.py --images data/mario/images/000000.png --out docs/compare_mario.png --no-input
 
@@ -65,8 +65,8 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for path in args.images:
         rgb = load_rgb(path)
-        wnet = seg.segment(rgb)
-        pooled = tiles is not None and detect_tile_grid(seg.native_frame(rgb)[0], tiles) is not None
+        result = seg.segment(rgb)
+        wnet, pooled = result.output, result.pooled is not None
         name = "W-Net" + (" + CRF" if args.crf else "") + (" + tiles" if pooled else "")
         k = max(2, len(np.unique(wnet)))
         cols = [] if args.no_input else [_label(rgb, "input")]

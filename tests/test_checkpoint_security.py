@@ -163,7 +163,7 @@ def _variant(trained: Path, tmp_path: Path, kind: str) -> Path:
         ("tensor", "holds a Tensor, not a checkpoint dict"),
         ("torchvision_state_dict", "is a bare state_dict"),
         ("other_lightning", "has no 'model' hyperparameters"),
-        ("future_format", "format 99 (written by wnet-seg 9.0.0), newer than"),
+        ("future_format", f"format {CHECKPOINT_FORMAT + 98} (written by wnet-seg 9.0.0), newer"),
         ("string_format", "'format' must be a non-negative int, got 'one'"),
         ("unknown_model_key", "model settings ['attention_heads'] are unknown"),
         ("wrong_shapes", "weights do not fit the stored architecture"),
@@ -181,3 +181,29 @@ def test_foreign_or_damaged_checkpoint_fails_with_its_reason(trained, tmp_path, 
 def test_missing_checkpoint_is_named(tmp_path):
     with pytest.raises(CheckpointError, match=f"checkpoint not found: {tmp_path / 'nope.ckpt'}"):
         read_checkpoint(tmp_path / "nope.ckpt")
+
+
+def test_format_1_checkpoint_upgrades_to_the_typed_loss_schema(tmp_path):
+    """Checkpoints written before the typed loss schema (format 1, options in loss.feature_params)
+    load as the LossConf of the config that trained them."""
+    from dataclasses import asdict
+
+    from wnet_seg.checkpoint import read_settings
+    from wnet_seg.config import validate
+
+    shipped = Path(__file__).resolve().parents[1] / "checkpoints" / "wnet_multigame.ckpt"
+    old = read_checkpoint(shipped)["hyper_parameters"]
+    assert old["format"] == 1 and "feature_params" in old["loss"]
+    settings = read_settings(shipped)
+    expected = validate(compose_train(["experiment=multigame"], tmp_path)).loss
+    assert asdict(settings.loss) == asdict(expected)
+    assert settings.hparams["format"] == CHECKPOINT_FORMAT
+    # An exported copy is written in the current format and reads back the same.
+    slim = export_checkpoint(shipped, tmp_path / "upgraded.ckpt")
+    assert read_checkpoint(slim)["hyper_parameters"]["format"] == CHECKPOINT_FORMAT
+    assert asdict(read_settings(slim).loss) == asdict(expected)
+    bad = read_checkpoint(shipped)
+    bad["hyper_parameters"]["loss"]["feature_params"]["colour_magic"] = 3
+    torch.save(bad, tmp_path / "bad.ckpt")
+    with pytest.raises(CheckpointError, match=r"unknown loss.feature_params \['colour_magic'\]"):
+        read_settings(tmp_path / "bad.ckpt")

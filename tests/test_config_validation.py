@@ -20,6 +20,7 @@ from wnet_seg.config import (
     LossConf,
     ModelConf,
     OptimConf,
+    TextureConf,
     TrainConf,
     validate,
 )
@@ -43,8 +44,23 @@ OUT_OF_RANGE = [
     ("loss.sigma_x=-4", "loss.sigma_x must be > 0, got -4"),
     ("loss.nonfinite=ignore", "loss.nonfinite must be 'raise' or 'skip', got 'ignore'"),
     ("loss.features=sobel", "loss.features must be one of"),
-    ("+loss.feature_params.scales=3", "loss.feature_params ['scales'] only apply to features="),
+    ("loss.texture.scales=[3]", "loss.texture must be left at its defaults unless loss.features"),
     ("loss.features=texture", None),  # valid: the feature helper's own choice
+    ("loss.local_weight=-1", "loss.local_weight must be >= 0, got -1"),
+    ("loss.global_weight=-1", "loss.global_weight must be >= 0, got -1"),
+    ("loss.global_samples=1", "loss.global_samples must be >= 2, got 1"),
+    ("loss.global_sigma=0", "loss.global_sigma must be > 0, got 0"),
+    ("loss.global_rarity=-0.5", "loss.global_rarity must be >= 0, got -0.5"),
+    ("loss.global_gate=-1", "loss.global_gate must be >= 0 (0: off), got -1"),
+    ("loss.global_gate_floor=0", "loss.global_gate_floor must be in (0, 1], got 0"),
+    ("loss.entropy_weight=-0.1", "loss.entropy_weight must be >= 0, got -0.1"),
+    ("loss.local_weight=0", "loss.local_weight/global_weight must be not both 0"),
+    ("loss.global_texture.scales=[0]", "loss.global_texture.scales must be sizes >= 1"),
+    ("loss.global_texture.rgb_weight=-1", "loss.global_texture.rgb_weight must be >= 0"),
+    ("loss.global_texture.mean_weight=-1", "loss.global_texture.mean_weight must be >= 0"),
+    ("loss.global_texture.std_weight=-1", "loss.global_texture.std_weight must be >= 0"),
+    ("loss.global_texture.window=round", "loss.global_texture.window must be one of"),
+    ("loss.global_texture.scales=[]", "loss.global_texture must be a texture with at least one"),
     ("optim.name=rmsprop", "optim.name must be adam, adamw or sgd, got 'rmsprop'"),
     ("optim.lr=0", "optim.lr must be > 0, got 0"),
     ("optim.weight_decay=-1e-4", "optim.weight_decay must be >= 0"),
@@ -63,6 +79,7 @@ OUT_OF_RANGE = [
     ("data.scale=0", "data.scale must be >= 1 (integer nearest-neighbour upscale), got 0"),
     ("data.val_fraction=1", "data.val_fraction must be in [0, 1), got 1"),
     ("data.max_val_images=0", "data.max_val_images must be >= 1 or null, got 0"),
+    ("data.max_train_images=0", "data.max_train_images must be >= 1 or null, got 0"),
     ("data.split_seed=-1", "data.split_seed must be >= 0, got -1"),
     ("data.std=[0.25,0,0.25]", "data.std must be all > 0"),
     ("data.mean=[0.5,0.5,2]", "data.mean must be all in [0, 1]"),
@@ -139,6 +156,7 @@ def test_both_loss_weights_zero_is_refused(tmp_path):
 def test_every_value_knob_has_a_range_test():
     tested = {o.split("=", 1)[0] for o, _ in OUT_OF_RANGE}
     sections = [("model.", ModelConf), ("loss.", LossConf), ("optim.", OptimConf)]
+    sections += [("loss.global_texture.", TextureConf)]  # loss.texture: same class, same checks
     sections += [("data.", DataConf), ("", TrainConf)]
     knobs = [
         prefix + f.name

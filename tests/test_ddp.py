@@ -112,10 +112,10 @@ def test_ddp_cpu_two_processes_via_cli(tmp_path):
 
     # ... equal to the metric over both validation frames, recomputed from the checkpoint.
     from wnet_seg.data.datasets import ImageDataset
+    from wnet_seg.lightning_module import WNetModule
     from wnet_seg.metrics import SegmentationMeter
-    from wnet_seg.train import load_module
 
-    module = load_module(str(ckpt)).eval()
+    module = WNetModule.from_checkpoint(str(ckpt)).eval()
     names = [Path(r["val_names"][0]) for r in rec]
     val = ImageDataset(names, [data / "masks" / n.name for n in names], train=False)
     meter = SegmentationMeter()

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from wnet_seg.config import ConfigError, LossConf, TextureConf
 from wnet_seg.losses.features import box_mean, box_std, texture_features
 from wnet_seg.losses.graph_ncut import batch_local_ncut, dense_ncut, sampled_dense_ncut
-from wnet_seg.losses.objective import NCutObjective, NCutSettings
+from wnet_seg.losses.objective import NCutObjective
 from wnet_seg.losses.soft_ncut import soft_ncut_loss
 
 
@@ -100,21 +101,29 @@ def test_sampled_dense_ncut_is_finite_and_differentiable():
 def test_objective_default_is_paper_loss_and_options_parse():
     probs = torch.rand(2, 4, 12, 12).softmax(1)
     img = torch.rand(2, 3, 12, 12) * 255
-    loss, logs = NCutObjective(NCutSettings())(probs, img)
+    loss, logs = NCutObjective(LossConf())(probs, img)
     assert torch.allclose(loss, soft_ncut_loss(probs, img))
-    s = NCutSettings(
+    conf = LossConf(
         features="texture",
-        feature_params={"scales": [8], "rgb_weight": 0.5, "batch_graph": True, "global_weight": 1},
-        global_feature_params={"scales": 8},
+        texture=TextureConf(scales=[8], rgb_weight=0.5),
+        batch_graph=True,
+        global_weight=1,
+        global_texture=TextureConf(scales=[8]),
+        global_rarity=0.5,
+        global_gate=10.0,
+        entropy_weight=0.1,
     )
-    assert s.batch_graph and s.global_weight == 1 and "batch_graph" not in s.feature_params
-    loss, logs = NCutObjective(s)(probs, img)
-    assert {"ncut", "ncut_local", "ncut_global"} <= set(logs)
+    loss, logs = NCutObjective(conf)(probs, img)
+    assert {"ncut", "ncut_local", "ncut_global", "entropy"} <= set(logs)
     assert torch.isfinite(loss)
-    with pytest.raises(ValueError, match="unknown loss.feature_params"):
-        NCutSettings(features="texture", feature_params={"scale": 8})
-    with pytest.raises(ValueError, match="features"):
-        NCutSettings(features="hog")
+    pmi, _ = NCutObjective(LossConf(features="pmi"))(probs, img)
+    from wnet_seg.losses.pmi import pmi_soft_ncut_loss
+
+    assert torch.allclose(pmi, pmi_soft_ncut_loss(probs, img))  # the library term is the PMI cut
+    with pytest.raises(ConfigError, match="loss.texture.window must be one of"):
+        LossConf(features="texture", texture=TextureConf(window="round"))
+    with pytest.raises(ConfigError, match="loss.features must be one of"):
+        LossConf(features="hog")
 
 
 def test_homogeneous_window_is_sharp_at_a_boundary():

@@ -55,12 +55,12 @@ def test_shipped_checkpoint_keeps_its_quality_on_crafter_test_frames(test_frames
     from wnet_seg.postprocess.tiles import SignatureIds, detect_tile_grid, pool_tiles
 
     seg = Segmenter.from_checkpoint(CKPT)
-    preds = seg.segment_many([rgb for rgb, _ in test_frames])
+    results = seg.segment_batch([rgb for rgb, _ in test_frames])
     ours, raw, base, pooled_base = (SegmentationMeter() for _ in range(4))
-    for (rgb, mask), pred in zip(test_frames, preds, strict=True):
-        assert pred.shape == mask.shape
-        ours.update(pred, mask)
-        raw.update(seg.segment(rgb, tiles=False), mask)
+    for (rgb, mask), result in zip(test_frames, results, strict=True):
+        assert result.output.shape == mask.shape
+        ours.update(result.output, mask)
+        raw.update(result.labels, mask)
         k = len(set(np.unique(mask).tolist()) - {255})
         base.update(segment_baseline("kmeans_rgb_localmean", rgb, k), mask)
         km = segment_baseline("kmeans_rgb", rgb, k)

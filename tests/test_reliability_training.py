@@ -21,8 +21,8 @@ import torch
 
 from wnet_seg.callbacks import AtomicCheckpointIO, LastCheckpoint
 from wnet_seg.checkpoint import CheckpointError, atomic_torch_save, load_wnet, read_checkpoint
-from wnet_seg.lightning_module import NonFiniteLossError
 from wnet_seg.train import train
+from wnet_seg.training import NonFiniteLossError
 
 from .conftest import REPO, TINY, compose_train
 
@@ -292,7 +292,7 @@ def test_sigterm_saves_last_ckpt_at_the_signal_and_exits_143(tmp_path):
 
 def _poison(monkeypatch, target: str, after_calls: int) -> None:
     """Make ``target`` (ncut objective or reconstruction loss) return NaN from call ``after_calls``."""
-    import wnet_seg.lightning_module as lm
+    import wnet_seg.training as lm
 
     calls = {"n": 0}
     if target == "ncut":
@@ -340,7 +340,7 @@ def test_nonfinite_loss_stops_at_once_naming_term_and_step(tmp_path, monkeypatch
 
 
 def test_nonfinite_skip_policy_skips_bad_batches_and_finishes(tmp_path, monkeypatch):
-    import wnet_seg.lightning_module as lm
+    import wnet_seg.training as lm
 
     original = lm.NCutObjective.forward
     calls = {"n": 0}

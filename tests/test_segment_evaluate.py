@@ -50,48 +50,60 @@ def pixel_art(h: int, w: int, seed: int = 0) -> np.ndarray:
 
 
 def test_segmenter_odd_sizes_and_crf(ckpt):
-    seg = Segmenter.from_checkpoint(ckpt, native_scale="off")
+    seg = Segmenter.from_checkpoint(ckpt, native_scale="off", crf=CRFConfig())
     for h, w in [(17, 23), (1, 5), (40, 33)]:
         rgb = pixel_art(h, w)
-        labels = seg.segment(rgb)
-        assert labels.shape == (h, w) and labels.dtype == np.uint8
-        assert labels.max() < 3
-    probs = seg.probs(pixel_art(20, 24), crf=False)
-    np.testing.assert_allclose(probs.sum(0), 1.0, atol=1e-5)
-    seg.crf = CRFConfig()
-    refined = seg.probs(pixel_art(20, 24))
-    assert refined.shape == (3, 20, 24)
-    np.testing.assert_allclose(refined.sum(0), 1.0, atol=1e-4)
+        r = seg.segment(rgb)
+        for labels in (r.labels, r.crf_labels, r.output):
+            assert labels.shape == (h, w) and labels.max() < 3
+        assert r.probs.shape == (3, h, w)
+        np.testing.assert_allclose(r.probs.sum(0), 1.0, atol=1e-5)
+        assert r.pooled is None and r.grid is None  # random pixels: no tile grid
+        np.testing.assert_array_equal(r.output, r.crf_labels)  # no grid: the CRF's labels
+        assert {"geometry", "network", "crf"} <= set(r.seconds)
+    with pytest.raises(ValueError, match="window must be >= 16"):
+        Segmenter.from_checkpoint(ckpt, window=8)
 
 
-def test_tiling_matches_shape_and_is_close_to_untiled(ckpt):
+def test_windows_match_shape_and_are_close_to_one_pass(ckpt):
     rgb = pixel_art(150, 130, seed=1)
-    whole = Segmenter.from_checkpoint(ckpt, native_scale="off", tile=512).probs(rgb)
-    tiled = Segmenter.from_checkpoint(ckpt, native_scale="off", tile=64, overlap=16).probs(rgb)
-    assert tiled.shape == whole.shape == (3, 150, 130)
-    np.testing.assert_allclose(tiled.sum(0), 1.0, atol=1e-5)
-    # Same network, tiles only change the context at tile borders: most labels agree.
-    assert (tiled.argmax(0) == whole.argmax(0)).mean() > 0.7
+    whole = Segmenter.from_checkpoint(ckpt, native_scale="off", window=512).segment(rgb).probs
+    seg = Segmenter.from_checkpoint(ckpt, native_scale="off", window=64, overlap=16)
+    windowed = seg.segment(rgb).probs
+    assert windowed.shape == whole.shape == (3, 150, 130)
+    np.testing.assert_allclose(windowed.sum(0), 1.0, atol=1e-5)
+    # Same network, windows only change the context at window borders: most labels agree.
+    assert (windowed.argmax(0) == whole.argmax(0)).mean() > 0.7
 
 
 def test_native_scale_segments_at_game_resolution(ckpt):
     native = pixel_art(32, 40, seed=2)
     big = native.repeat(3, 0).repeat(3, 1)
     seg = Segmenter.from_checkpoint(ckpt, native_scale="auto")
-    labels = seg.segment(big)
-    assert labels.shape == big.shape[:2]
+    result = seg.segment(big)
+    labels = result.output
+    # pixel_art draws 4x4 blocks, so the 3x capture is a 12x upscale of an 8x10 frame.
+    assert labels.shape == big.shape[:2] and result.scale.factor == 12
+    assert result.native.shape == (8, 10, 3)
     # Every 3x3 block has one label: the result respects the game's pixel grid.
     blocks = labels.reshape(32, 3, 40, 3)
     assert (blocks == blocks[:, :1, :, :1]).all()
-    np.testing.assert_array_equal(labels[::3, ::3], seg.segment(native))
+    np.testing.assert_array_equal(labels[::3, ::3], seg.segment(native).output)
 
 
-def test_segment_many_equals_one_by_one(ckpt):
+def test_batch_equals_one_by_one_and_given_probs_skip_the_network(ckpt):
     seg = Segmenter.from_checkpoint(ckpt, native_scale="off")
-    frames = [pixel_art(32, 32, seed=s) for s in range(3)]
-    batched = seg.segment_many(frames)
+    frames = [pixel_art(32, 32, seed=s) for s in range(3)] + [pixel_art(24, 40, seed=5)]
+    batched = seg.segment_batch(frames)
     for f, b in zip(frames, batched, strict=True):
-        np.testing.assert_array_equal(seg.segment(f), b)
+        np.testing.assert_array_equal(seg.segment(f).output, b.output)
+        np.testing.assert_allclose(seg.segment(f).probs, b.probs, atol=1e-5)
+    probs = seg.encode(np.stack(frames[:3]))
+    given = seg.segment_batch(frames[:3], probs=probs)
+    for r, b in zip(given, batched[:3], strict=True):
+        np.testing.assert_array_equal(r.labels, b.labels)
+    with pytest.raises(ValueError, match="do not match"):
+        seg.segment_batch(frames[:2], probs=probs)
 
 
 def test_segment_cli_folder_with_bad_files(tmp_path, ckpt):
@@ -115,6 +127,10 @@ def test_segment_cli_folder_with_bad_files(tmp_path, ckpt):
         mask = np.asarray(Image.open(out / "masks" / rel))
         assert mask.shape == hw and mask.dtype == np.uint8
         assert Image.open(out / "overlays" / rel).size == (hw[1], hw[0])
+    records = [json.loads(line) for line in (out / "frames.jsonl").read_text().splitlines()]
+    assert sorted(r["file"] for r in records) == ["odd.png", "sub/alpha.png", "sub/grey.png"]
+    for r in records:
+        assert {"file", "scale", "tile", "offset"} <= set(r) and r["scale"] in (1.0, 4.0)
 
 
 def test_segment_cli_missing_checkpoint_is_clear(tmp_path):
@@ -187,3 +203,23 @@ def test_evaluate_cli_tiles_off_and_bad_tiles_value(tmp_path, ckpt):
         )  # fmt: skip
         assert bad.returncode == 2, typo
         assert message in bad.stderr + bad.stdout and "Traceback" not in bad.stderr
+
+
+def test_evaluate_under_a_degradation_scores_the_degraded_frames(tmp_path, ckpt):
+    root = tmp_path / "set"
+    (root / "images").mkdir(parents=True)
+    for i in range(2):
+        rgb = pixel_art(32, 32, seed=i)
+        Image.fromarray(rgb).save(root / "images" / f"{i}.png")
+        save_mask((rgb[..., 0] > 127).astype(np.uint8), root / "masks" / f"{i}.png")
+    from wnet_seg.evaluate import EvaluateConf, evaluate
+
+    conf = dict(images=str(root), ckpt=str(ckpt), baselines=["kmeans_rgb"], progress=False)
+    clean = evaluate(EvaluateConf(**conf, crf=False))
+    upscaled = evaluate(EvaluateConf(**conf, crf=False, degrade="nearest:2"))
+    assert upscaled["condition"] == "nearest:2" and upscaled["images"] == 2
+    # Lossless 2x: the W-Net works at the native scale, so its scores do not change.
+    for m in ("wnet", "wnet+tiles"):
+        assert upscaled["results"][m]["miou"] == pytest.approx(clean["results"][m]["miou"])
+    with pytest.raises(ValueError, match="degrade step"):
+        evaluate(EvaluateConf(**conf, degrade="blur:3"))

@@ -56,9 +56,8 @@ def test_compile_covers_encode_and_checkpoints_load_both_ways(tmp_path, tiny_ove
     finite_metrics(first, val=False)  # stopped after one batch, before validation
     assert traced.count("UNet") >= 2, traced  # encoder (via net.encode) and decoder
     ckpt = read_checkpoint(first["last_ckpt"])
-    plain = WNetModule(**{**ckpt["hyper_parameters"], "compile": False})
+    plain = WNetModule.from_checkpoint(first["last_ckpt"], compile=False)
     assert set(ckpt["state_dict"]) == set(plain.state_dict())  # net.encoder.*, no _orig_mod
-    plain.load_state_dict(ckpt["state_dict"])
     assert load_wnet(first["last_ckpt"]).model.num_classes == 4
 
     # Resume that checkpoint without compile, then load the result into a compiled module.
@@ -70,8 +69,7 @@ def test_compile_covers_encode_and_checkpoints_load_both_ways(tmp_path, tiny_ove
     finite_metrics(resumed)
     state = read_checkpoint(resumed["last_ckpt"])
     assert state["global_step"] == 4
-    compiled = WNetModule(**{**state["hyper_parameters"], "compile": True})
-    compiled.load_state_dict(state["state_dict"])
+    compiled = WNetModule.from_checkpoint(resumed["last_ckpt"], compile=True)
     assert compiled.net.encoder._compiled_call_impl is not None
     image = torch.rand(1, 3, 32, 32)
     plain.load_state_dict(state["state_dict"])
@@ -91,7 +89,7 @@ def test_channels_last_one_batch(tmp_path, tiny_overrides):
     module = build_module(validate(cfg))
     conv = module.net.encoder.down[0][0]
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
-    assert module.normalize(torch.rand(2, 3, 16, 16)).is_contiguous(
+    assert module.net.normalize(torch.rand(2, 3, 16, 16)).is_contiguous(
         memory_format=torch.channels_last
     )
     finite_metrics(train(cfg))

@@ -121,17 +121,19 @@ def test_identical_tiles_get_one_label_whatever_their_neighbours():
 
     frame, layout = tile_world(10, 10, size=16, n_textures=5, seed=3)
     seg = Segmenter.from_checkpoint(CKPT)
-    labels = seg.segment(frame)
+    labels = seg.segment(frame).output
     tile_labels = labels.reshape(10, 16, 10, 16).transpose(0, 2, 1, 3).reshape(100, -1)
     assert (tile_labels == tile_labels[:, :1]).all()  # one id per tile
     per_texture = {t: set(tile_labels[layout.ravel() == t, 0]) for t in range(5)}
     assert all(len(v) == 1 for v in per_texture.values())
     # Ids persist across frames of one Segmenter.
-    again = seg.segment(frame)
+    again = seg.segment(frame).output
     np.testing.assert_array_equal(labels, again)
     # Without a grid the pooled and plain outputs agree.
     noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
-    np.testing.assert_array_equal(seg.segment(noise), seg.segment(noise, tiles=False))
+    result = seg.segment(noise)
+    assert result.grid is None and result.pooled is None
+    np.testing.assert_array_equal(result.output, result.labels)
 
 
 @pytest.mark.skipif(not CKPT.is_file(), reason="shipped checkpoint missing")
@@ -175,17 +177,24 @@ def test_validation_pooling_matches_inference():
     import torch
 
     from wnet_seg.inference import Segmenter
-    from wnet_seg.train import load_module
+    from wnet_seg.lightning_module import WNetModule
 
     frame, _ = tile_world(8, 8, size=16, n_textures=5, seed=7)
-    seg = Segmenter.from_checkpoint(CKPT)
-    module = load_module(str(CKPT)).eval()
-    x = torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255.0
+    result = Segmenter.from_checkpoint(CKPT).segment(frame)
+    assert result.pooled is not None
+    module = WNetModule.from_checkpoint(str(CKPT)).eval()
+    captured = []
+    module.val_metrics.update = lambda labels, gt, pooled: captured.append((labels, pooled))
+    module.on_validation_epoch_start()
+    batch = {
+        "image": torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255.0,
+        "mask": torch.zeros(1, *frame.shape[:2], dtype=torch.long),
+    }
     with torch.no_grad():
-        labels = module.net.encode(module.normalize(x)).argmax(1)[0].numpy()
-    np.testing.assert_array_equal(labels, seg.segment(frame, tiles=False))
-    module._val_signature_ids = None
-    np.testing.assert_array_equal(module._pooled(labels, frame), seg.segment(frame))
+        module.validation_step(batch, 0)
+    ((labels, pooled),) = captured
+    np.testing.assert_array_equal(labels, result.labels)
+    np.testing.assert_array_equal(pooled, result.output)
 
 
 @pytest.mark.skipif(not CKPT.is_file(), reason="shipped checkpoint missing")
@@ -195,6 +204,6 @@ def test_pooling_works_at_native_resolution_of_upscaled_frames():
     frame, _ = tile_world(6, 6, size=16, n_textures=4, seed=11)
     big = frame.repeat(3, 0).repeat(3, 1)  # a 3x nearest-neighbour capture
     seg = Segmenter.from_checkpoint(CKPT)
-    native = seg.segment(frame)
-    assert seg.signature_ids is not None and seg.signature_ids.table  # pooling did happen
-    np.testing.assert_array_equal(seg.segment(big), native.repeat(3, 0).repeat(3, 1))
+    native = seg.segment(frame).output
+    assert seg.signature_ids.table  # pooling did happen
+    np.testing.assert_array_equal(seg.segment(big).output, native.repeat(3, 0).repeat(3, 1))

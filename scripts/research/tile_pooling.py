@@ -15,7 +15,6 @@ import collections
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from wnet_seg.data.io import list_images, load_rgb
 from wnet_seg.inference import Segmenter
@@ -33,7 +32,7 @@ from wnet_seg.postprocess.tiles import (
     whole_tiles,
 )
 
-CLASSES = Path("data/crafter/val/classes.txt")
+CLASSES = Path("data/bench/crafter/val/classes.txt")
 
 
 def _frames(cache: str) -> tuple[np.ndarray, np.ndarray]:
@@ -70,13 +69,12 @@ def _pure_tiles_only(labels: np.ndarray, grid, k: int, ids: SignatureIds, share:
 
 def _out_of_context_labels(seg: Segmenter, img: np.ndarray, grid) -> np.ndarray:
     """Per-pixel classes of every whole tile segmented alone (3x3 mosaic, centre copy)."""
-    out = seg.segment(img, tiles=False).astype(np.int64)
+    out = seg.segment(img).labels.astype(np.int64)
     tiles, (y0, x0, ny, nx) = whole_tiles(img, grid)
     first, inverse = distinct(tiles)
     s = grid.size
-    with torch.no_grad():
-        p = seg.net.model.encode(seg._normalized([mosaic(tiles[i], 3) for i in first]))
-    centre = p[:, :, s : 2 * s, s : 2 * s].argmax(1).numpy()[inverse]
+    p = seg.encode(np.stack([mosaic(tiles[i], 3) for i in first]))
+    centre = p[:, :, s : 2 * s, s : 2 * s].argmax(1)[inverse]
     out[y0 : y0 + ny * s, x0 : x0 + nx * s] = (
         centre.reshape(ny, nx, s, s).transpose(0, 2, 1, 3).reshape(ny * s, nx * s)
     )
@@ -85,7 +83,7 @@ def _out_of_context_labels(seg: Segmenter, img: np.ndarray, grid) -> np.ndarray:
 
 def _carve_out(seg: Segmenter, img: np.ndarray, grid) -> np.ndarray:
     """Out-of-context signatures, then pixels of a class that forms pure tiles go back to it."""
-    base = seg.segment(img).astype(np.int64)
+    base = seg.segment(img).output.astype(np.int64)
     out = base.copy()
     k = seg.num_classes
     pure = set(np.unique(base[base < k]).tolist())
@@ -116,23 +114,22 @@ def variants(args) -> None:
     colour_sigs = SignatureIds(2**24, max_id=None)  # colour ids < 2^24, mixtures above
     for img, m in zip(images, masks, strict=True):
         grid = detect_tile_grid(img)
-        probs = k_probe.probs(img, crf=False)
+        probs = k_probe.segment(img).probs  # clean frames: native = full resolution
         raw = probs.argmax(0)
         rows["W-Net per pixel"].update(raw, m)
-        rows["+ CRF"].update(crf.segment(img), m)
+        crf_labels = crf.segment(img).output
+        rows["+ CRF"].update(crf_labels, m)
         rows["majority class per tile"].update(_majority(probs, grid), m)
         for s in (0.1, 0.2):
             rows[f"signature in context, min_share {s}"].update(
                 pool_tiles(raw, grid, shared[f"ic{s}"], s), m
             )
-        rows["same after CRF (0.2)"].update(
-            pool_tiles(crf.segment(img), grid, shared["crf"], 0.2), m
-        )
+        rows["same after CRF (0.2)"].update(pool_tiles(crf_labels, grid, shared["crf"], 0.2), m)
         rows["pure tiles pooled, mixed kept per pixel (0.1)"].update(
             _pure_tiles_only(raw, grid, k, shared["pure"], 0.1), m
         )
         for s, seg in ooc.items():
-            rows[f"out of context, min_share {s}"].update(seg.segment(img), m)
+            rows[f"out of context, min_share {s}"].update(seg.segment(img).output, m)
         rows["out of context 0.1 + carve-out"].update(_carve_out(carve, img, grid), m)
         packed = (
             (img[..., 0].astype(np.int64) << 16) | (img[..., 1].astype(np.int64) << 8) | img[..., 2]
@@ -173,11 +170,11 @@ def per_class(args) -> None:
         key: collections.defaultdict(list) for key in ("per pixel", "in context", "out of context")
     }
     for img, m in zip(images, masks, strict=True):
-        raw = seg.segment(img, tiles=False)
+        result = seg.segment(img)
         preds = {
-            "per pixel": raw,
-            "in context": pool_tiles(raw, detect_tile_grid(img), ic, 0.1),
-            "out of context": seg.segment(img),
+            "per pixel": result.labels,
+            "in context": pool_tiles(result.labels, detect_tile_grid(img), ic, 0.1),
+            "out of context": result.output,
         }
         for key, pred in preds.items():
             table = contingency(pred, m)

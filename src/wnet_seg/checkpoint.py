@@ -1,13 +1,16 @@
-"""Safe, self-describing checkpoints.
+"""Safe, self-describing checkpoints: the one owner of every checkpoint read.
 
 A wnet-seg checkpoint is a Lightning checkpoint (or a slim export of one) whose
 ``hyper_parameters`` hold only plain values:
 
-    {"wnet_seg_version": "0.1.0", "format": 1,
-     "model": {WNetConfig fields}, "norm": {"mean": [..], "std": [..]}, ...}
+    {"wnet_seg_version": "0.1.0", "format": 2,
+     "model": {WNetConfig fields}, "norm": {"mean": [..], "std": [..]},
+     "loss": {LossConf fields}, "optim": {OptimConf fields}}
 
 and whose ``state_dict`` holds the W-Net's tensors under the prefix ``net.``. Files are always read
-with ``torch.load(weights_only=True)``: a checkpoint carrying pickled code is refused, never run.
+with ``torch.load(weights_only=True)`` (here and nowhere else): a checkpoint carrying pickled code
+is refused, never run. Older formats are upgraded on load (:func:`upgrade_hparams`); every
+failure is a :class:`CheckpointError` that names the file and the reason.
 """
 
 from __future__ import annotations
@@ -25,8 +28,20 @@ import torch
 from wnet_seg import __version__
 from wnet_seg.models.wnet import WNet, WNetConfig
 
-CHECKPOINT_FORMAT = 1
+# 2: the loss config is the typed LossConf (format 1 kept graph/texture options in feature_params).
+CHECKPOINT_FORMAT = 2
 STATE_PREFIX = "net."
+# Format-1 ``loss.feature_params`` keys that became LossConf fields, and its texture keys.
+_V1_LOSS_KEYS = (
+    "batch_graph",
+    "local_weight",
+    "global_weight",
+    "global_samples",
+    "global_sigma",
+    "global_rarity",
+    "entropy_weight",
+)
+_V1_TEXTURE_KEYS = ("scales", "rgb_weight", "mean_weight", "std_weight", "window")
 
 
 class CheckpointError(RuntimeError):
@@ -35,11 +50,23 @@ class CheckpointError(RuntimeError):
 
 @dataclass
 class LoadedWNet:
-    """A W-Net rebuilt from a checkpoint, with what inference needs to feed it."""
+    """A W-Net rebuilt from a checkpoint (normalization included), its upgraded hyperparameters
+    and where it came from."""
 
     model: WNet
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
+    hparams: dict[str, Any]
+    path: Path
+
+
+@dataclass
+class TrainingSettings:
+    """Everything a checkpoint says about how it was trained, typed (see :func:`read_settings`)."""
+
+    model: WNetConfig
+    loss: Any  # wnet_seg.config.LossConf
+    optim: Any  # wnet_seg.config.OptimConf
+    norm: dict[str, list[float]]
+    state: dict[str, torch.Tensor]  # the W-Net's tensors, prefix "net." removed
     hparams: dict[str, Any]
     path: Path
 
@@ -185,37 +212,124 @@ def check_resumable(path: str | os.PathLike, hparams: dict[str, Any]) -> dict[st
     return ckpt
 
 
-def load_wnet(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> LoadedWNet:
-    """Rebuild the W-Net of a checkpoint in eval mode, with its input normalization."""
+def upgrade_hparams(hparams: dict[str, Any], path: Path | str = "?") -> dict[str, Any]:
+    """Hyperparameters of any readable format as the current format describes them.
+
+    Format 0/1 -> 2: the graph, long-range and entropy options that rode in
+    ``loss.feature_params`` become :class:`~wnet_seg.config.LossConf` fields, its texture keys
+    ``loss.texture`` and ``loss.global_feature_params`` ``loss.global_texture``.
+    """
+    fmt = check_format(hparams, path)
+    hp = {k: (dict(v) if isinstance(v, dict) else v) for k, v in hparams.items()}
+    if fmt < 2 and isinstance(hp.get("loss"), dict):
+        loss = dict(hp["loss"])
+        params = dict(loss.pop("feature_params", None) or {})
+        for key in _V1_LOSS_KEYS:
+            if key in params:
+                loss[key] = params.pop(key)
+        if "global_feature_params" in params:
+            loss["global_texture"] = params.pop("global_feature_params")
+        texture = {k: params.pop(k) for k in _V1_TEXTURE_KEYS if k in params}
+        if params:
+            raise CheckpointError(f"{path}: unknown loss.feature_params {sorted(params)}")
+        if texture:
+            loss["texture"] = texture
+        for key in ("texture", "global_texture"):
+            scales = (loss.get(key) or {}).get("scales")
+            if isinstance(scales, int | float):
+                loss[key]["scales"] = [int(scales)]
+        hp["loss"] = loss
+    hp["format"] = CHECKPOINT_FORMAT
+    return hp
+
+
+def _state_of_net(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The W-Net's tensors without the ``net.`` prefix (``torch.compile``'s ``_orig_mod.`` too)."""
+    state = {}
+    for key, value in ckpt["state_dict"].items():
+        if key.startswith(STATE_PREFIX):
+            state[key[len(STATE_PREFIX) :].replace("_orig_mod.", "")] = value
+    return state
+
+
+def _typed(cls: type, values: Any, key: str, path: Path) -> Any:
+    """``values`` (a plain dict) as the dataclass ``cls``, with the schema's own checks."""
+    from omegaconf import OmegaConf
+
+    try:
+        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(cls), values or {}))
+    except Exception as err:  # ConfigError, omegaconf ValidationError: name the file and key
+        first = str(err).strip().splitlines()[0]
+        raise CheckpointError(f"{path}: invalid {key} settings: {first}") from None
+
+
+def read_settings(path: str | os.PathLike) -> TrainingSettings:
+    """Read a checkpoint, upgrade it and rebuild its typed settings (architecture, loss, optimizer,
+    normalization) and the network's tensors. The one place a checkpoint's config is converted."""
+    from wnet_seg.config import LossConf, OptimConf
+
     path = Path(path)
     ckpt = read_checkpoint(path)
-    hparams = ckpt.get("hyper_parameters") or {}
-    config = model_config_from_hparams(hparams, path)
-    model = WNet(config)
-    state = {
-        k[len(STATE_PREFIX) :]: v
-        for k, v in ckpt["state_dict"].items()
-        if k.startswith(STATE_PREFIX) and "_orig_mod." not in k
-    }
-    # torch.compile'd modules store keys as net._orig_mod.<name>; accept those too.
-    state.update(
-        {
-            k[len(STATE_PREFIX + "_orig_mod.") :]: v
-            for k, v in ckpt["state_dict"].items()
-            if k.startswith(STATE_PREFIX + "_orig_mod.")
-        }
+    hp = upgrade_hparams(ckpt.get("hyper_parameters") or {}, path)
+    model = model_config_from_hparams(hp, path)
+    norm = hp.get("norm") or {}
+    return TrainingSettings(
+        model=model,
+        loss=_typed(LossConf, hp.get("loss"), "loss", path),
+        optim=_typed(OptimConf, hp.get("optim"), "optim", path),
+        norm={"mean": list(norm.get("mean") or []), "std": list(norm.get("std") or [])},
+        state=_state_of_net(ckpt),
+        hparams=hp,
+        path=path,
     )
+
+
+def build_wnet(
+    config: WNetConfig, state: dict[str, torch.Tensor], norm: dict[str, Any], path: Path | str
+) -> WNet:
+    """A W-Net of ``config`` with ``state`` loaded and ``norm`` as its input normalization."""
+    model = WNet(config, mean=norm.get("mean") or None, std=norm.get("std") or None)
     try:
         model.load_state_dict(state)
     except RuntimeError as err:
         raise CheckpointError(
             f"{path}: weights do not fit the stored architecture: {err}"
         ) from None
-    norm = hparams.get("norm") or {}
-    mean = tuple(float(v) for v in norm.get("mean", (0.5,) * config.in_channels))
-    std = tuple(float(v) for v in norm.get("std", (0.25,) * config.in_channels))
+    return model
+
+
+def load_wnet(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> LoadedWNet:
+    """Rebuild the W-Net of a checkpoint in eval mode, with its input normalization."""
+    path = Path(path)
+    ckpt = read_checkpoint(path)
+    hparams = upgrade_hparams(ckpt.get("hyper_parameters") or {}, path)
+    config = model_config_from_hparams(hparams, path)
+    model = build_wnet(config, _state_of_net(ckpt), hparams.get("norm") or {}, path)
     model.to(map_location).eval()
-    return LoadedWNet(model=model, mean=mean, std=std, hparams=hparams, path=path)
+    return LoadedWNet(model=model, hparams=hparams, path=path)
+
+
+def load_weights(net: WNet, path: str | os.PathLike) -> None:
+    """Copy a checkpoint's weights into ``net`` (fine-tuning); its architecture must be the same.
+
+    A different architecture or number of classes is a :class:`CheckpointError` naming every
+    differing setting; the optimizer and schedule of the checkpoint are not used.
+    """
+    path = Path(path)
+    ckpt = read_checkpoint(path)
+    hparams = upgrade_hparams(ckpt.get("hyper_parameters") or {}, path)
+    config = model_config_from_hparams(hparams, path)
+    differ = [
+        f"model.{k} is {v!r} in the checkpoint, {getattr(net.config, k)!r} here"
+        for k, v in asdict(config).items()
+        if getattr(net.config, k) != v
+    ]
+    if differ:
+        raise CheckpointError(
+            f"cannot initialise from {path}: " + "; ".join(differ) + ". Use the checkpoint's "
+            "architecture (e.g. model.num_classes, model.base_width) to fine-tune it."
+        )
+    net.load_state_dict(build_wnet(config, _state_of_net(ckpt), {}, path).state_dict())
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
@@ -262,7 +376,7 @@ def export_checkpoint(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
             for k, v in ckpt["state_dict"].items()
             if k.startswith(STATE_PREFIX)
         },
-        "hyper_parameters": ckpt.get("hyper_parameters", {}),
+        "hyper_parameters": upgrade_hparams(ckpt.get("hyper_parameters") or {}, src),
         "global_step": ckpt.get("global_step", 0),
         "epoch": ckpt.get("epoch", 0),
         "pytorch-lightning_version": ckpt.get("pytorch-lightning_version", ""),

@@ -8,13 +8,17 @@ dataclasses, whose ``__post_init__`` checks ranges and names the offending key.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import functools
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import torch
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from wnet_seg.models.wnet import PRESETS, WNetConfig
+from wnet_seg.losses.soft_ncut import PAPER_RADIUS, PAPER_SIGMA_I, PAPER_SIGMA_X
+from wnet_seg.models.wnet import DEFAULT_MEAN, DEFAULT_STD, PRESETS, WNetConfig
 
 
 class ConfigError(ValueError):
@@ -65,64 +69,154 @@ class ModelConf:
 
 
 SCHEDULES = ("alternating", "joint")
+LOCAL_FEATURES = ("intensity", "rgb", "texture", "pmi")
+WINDOWS = ("centred", "homogeneous")
+
+
+@dataclass
+class TextureConf:
+    """Colour statistics over texture-scale boxes (:func:`wnet_seg.losses.features.texture_features`).
+
+    Each group (pixel colour, box mean, box standard deviation at every scale) is multiplied by its
+    weight, all on the 0-255 scale; a weight of 0 drops the group. ``window``: ``centred`` box or
+    the most ``homogeneous`` box containing the pixel (sharp at region boundaries).
+    """
+
+    scales: list[int] = field(default_factory=lambda: [16])
+    rgb_weight: float = 0.0
+    mean_weight: float = 1.0
+    std_weight: float = 1.0
+    window: str = "centred"
+
+    def check(self, key: str) -> None:
+        """Range checks; ``key`` (e.g. ``loss.texture``) prefixes the names in messages."""
+        _check(all(int(v) >= 1 for v in self.scales), f"{key}.scales", "sizes >= 1", self.scales)
+        for name in ("rgb_weight", "mean_weight", "std_weight"):
+            _check(getattr(self, name) >= 0, f"{key}.{name}", ">= 0", getattr(self, name))
+        _check(self.window in WINDOWS, f"{key}.window", f"one of {list(WINDOWS)}", self.window)
+        groups = self.rgb_weight > 0 or (
+            bool(self.scales) and self.mean_weight + self.std_weight > 0
+        )
+        _check(groups, key, "a texture with at least one nonzero feature group", asdict(self))
+
+    def kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of ``texture_features``."""
+        return dict(
+            scales=tuple(int(v) for v in self.scales),
+            rgb_weight=self.rgb_weight,
+            mean_weight=self.mean_weight,
+            std_weight=self.std_weight,
+            window=self.window,
+        )
 
 
 @dataclass
 class LossConf:
-    """Soft N-cut + reconstruction. ``sigma_i`` is on the 0-255 scale of the image features.
+    """The whole objective, typed: these fields *are* the settings of
+    :class:`wnet_seg.losses.objective.NCutObjective`, stored as they are in checkpoints.
+
+    ``total = ncut_weight * ncut + recon_weight * reconstruction``, where
+    ``ncut = local_weight * local + global_weight * global + entropy_weight * entropy``:
+
+    - local: the paper's soft N-cut (``radius``, ``sigma_i`` on the 0-255 scale, ``sigma_x``) on
+      ``features``: ``intensity`` (paper), ``rgb``, ``texture`` (statistics of ``texture``) or
+      ``pmi`` (colour co-occurrence affinity, :mod:`wnet_seg.losses.pmi`); per image, or with
+      ``batch_graph`` over the batch as one graph (a class need not appear in every crop);
+    - global (off when ``global_weight=0``): the exact dense soft N-cut over ``global_samples``
+      pixels per image pooled over the batch, affinity ``exp(-|f(u)-f(v)|^2/global_sigma^2)`` on
+      ``global_texture`` statistics; pixels sampled with weight ``count(colour)^-global_rarity``,
+      times ``global_gate_floor + (1 - floor) * interior`` when ``global_gate = tau > 0``
+      (:func:`wnet_seg.losses.features.interior_weights`);
+    - entropy: mean per-pixel entropy of the softmax (lets classes commit early).
 
     ``schedule="alternating"`` is the paper's: per batch, update the encoder on the N-cut, then the
-    whole W-Net on the reconstruction. ``"joint"`` minimizes the weighted sum with one optimizer.
+    whole W-Net on the reconstruction; ``"joint"`` minimizes the total with one optimizer.
     """
 
     schedule: str = "alternating"
     ncut_weight: float = 1.0
     recon_weight: float = 1.0
-    radius: float = 5.0
-    sigma_i: float = 10.0
-    sigma_x: float = 4.0
+    local_weight: float = 1.0
     features: str = "intensity"
-    feature_params: dict[str, Any] = field(default_factory=dict)
+    texture: TextureConf = field(default_factory=TextureConf)
+    radius: float = PAPER_RADIUS
+    sigma_i: float = PAPER_SIGMA_I
+    sigma_x: float = PAPER_SIGMA_X
+    batch_graph: bool = False
+    global_weight: float = 0.0
+    global_samples: int = 256
+    global_sigma: float = 15.0
+    global_texture: TextureConf = field(default_factory=TextureConf)
+    global_rarity: float = 0.0
+    global_gate: float = 0.0
+    global_gate_floor: float = 0.1
+    entropy_weight: float = 0.0
     nonfinite: str = "raise"
 
     def __post_init__(self) -> None:
         _check(
             self.schedule in SCHEDULES, "loss.schedule", f"one of {list(SCHEDULES)}", self.schedule
         )
-        _check(self.ncut_weight >= 0, "loss.ncut_weight", ">= 0", self.ncut_weight)
-        _check(self.recon_weight >= 0, "loss.recon_weight", ">= 0", self.recon_weight)
+        for name in ("ncut_weight", "recon_weight", "local_weight", "global_weight"):
+            _check(getattr(self, name) >= 0, f"loss.{name}", ">= 0", getattr(self, name))
         _check(
             self.ncut_weight > 0 or self.recon_weight > 0,
             "loss.ncut_weight/recon_weight",
             "not both 0 (nothing to train)",
             (self.ncut_weight, self.recon_weight),
         )
+        _check(
+            self.local_weight > 0 or self.global_weight > 0 or self.ncut_weight == 0,
+            "loss.local_weight/global_weight",
+            "not both 0 while ncut_weight > 0 (no N-cut left)",
+            (self.local_weight, self.global_weight),
+        )
+        _check(
+            self.features in LOCAL_FEATURES,
+            "loss.features",
+            f"one of {list(LOCAL_FEATURES)}",
+            self.features,
+        )
+        _check(
+            self.features == "texture" or self.texture == TextureConf(),
+            "loss.texture",
+            "left at its defaults unless loss.features=texture (it would be ignored)",
+            asdict(self.texture),
+        )
+        self.texture.check("loss.texture")
+        self.global_texture.check("loss.global_texture")
         _check(self.radius >= 1, "loss.radius", ">= 1", self.radius)
         _check(self.sigma_i > 0, "loss.sigma_i", "> 0", self.sigma_i)
         _check(self.sigma_x > 0, "loss.sigma_x", "> 0", self.sigma_x)
+        _check(self.global_samples >= 2, "loss.global_samples", ">= 2", self.global_samples)
+        _check(self.global_sigma > 0, "loss.global_sigma", "> 0", self.global_sigma)
+        _check(self.global_rarity >= 0, "loss.global_rarity", ">= 0", self.global_rarity)
+        _check(self.global_gate >= 0, "loss.global_gate", ">= 0 (0: off)", self.global_gate)
+        _check(
+            0 < self.global_gate_floor <= 1,
+            "loss.global_gate_floor",
+            "in (0, 1]",
+            self.global_gate_floor,
+        )
+        _check(self.entropy_weight >= 0, "loss.entropy_weight", ">= 0", self.entropy_weight)
         _check(
             self.nonfinite in ("raise", "skip"),
             "loss.nonfinite",
             "'raise' or 'skip'",
             self.nonfinite,
         )
-        from wnet_seg.losses.objective import NCutSettings
 
-        try:  # features / feature_params: the objective's own checks, reported as config errors
-            NCutSettings(
-                radius=self.radius,
-                sigma_i=self.sigma_i,
-                sigma_x=self.sigma_x,
-                features=self.features,
-                feature_params=dict(self.feature_params or {}),
-            )
-        except (TypeError, ValueError) as err:
-            raise ConfigError(str(err)) from None
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
 
 
 @dataclass
 class OptimConf:
-    """Adam (default) or SGD; the paper's step schedule divides the lr by 10 every N epochs."""
+    """Adam (default), AdamW or SGD; the paper's step schedule divides the lr by 10 every N epochs.
+
+    :meth:`optimizer` and :meth:`scheduler` turn it into factories (``functools.partial``) that
+    take the parameters (or the optimizer), as the Lightning module needs them.
+    """
 
     name: str = "adam"
     lr: float = 1e-3
@@ -133,7 +227,7 @@ class OptimConf:
     grad_clip: float | None = None
 
     def __post_init__(self) -> None:
-        _check(self.name in ("adam", "adamw", "sgd"), "optim.name", "adam, adamw or sgd", self.name)
+        _check(self.name in OPTIMIZERS, "optim.name", "adam, adamw or sgd", self.name)
         _check(self.lr > 0, "optim.lr", "> 0", self.lr)
         _check(self.weight_decay >= 0, "optim.weight_decay", ">= 0", self.weight_decay)
         _check(0 <= self.momentum < 1, "optim.momentum", "in [0, 1)", self.momentum)
@@ -146,6 +240,23 @@ class OptimConf:
         _check(0 < self.lr_gamma <= 1, "optim.lr_gamma", "in (0, 1]", self.lr_gamma)
         _check(
             self.grad_clip is None or self.grad_clip > 0, "optim.grad_clip", "> 0", self.grad_clip
+        )
+
+    def optimizer(self) -> Callable[..., torch.optim.Optimizer]:
+        """``factory(params) -> optimizer`` with this config's settings."""
+        if self.name == "sgd":
+            return functools.partial(
+                torch.optim.SGD, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay
+            )
+        cls = torch.optim.AdamW if self.name == "adamw" else torch.optim.Adam
+        return functools.partial(cls, lr=self.lr, weight_decay=self.weight_decay)
+
+    def scheduler(self) -> Callable[..., torch.optim.lr_scheduler.LRScheduler] | None:
+        """``factory(optimizer) -> per-epoch StepLR``, or ``None`` without an LR schedule."""
+        if not self.lr_step_epochs:
+            return None
+        return functools.partial(
+            torch.optim.lr_scheduler.StepLR, step_size=self.lr_step_epochs, gamma=self.lr_gamma
         )
 
 
@@ -162,8 +273,11 @@ class DataConf:
     the same relative names are used for validation metrics only. ``val_path`` validates on a
     separate folder instead of a split of ``path`` (e.g. held-out worlds, with masks);
     ``extra_paths`` adds the images of more folders to training (e.g. frames of other games).
-    Images reach the model in [0, 1]; ``mean``/``std`` normalize them inside the model (stored in
-    checkpoints). ``batch_size`` is global: divided across DDP processes.
+    ``max_train_images`` keeps the first N training images of ``path`` (sorted names);
+    ``cache`` keeps decoded frames in memory (each process, each worker) instead of reading
+    them again every epoch. Images reach the model in [0, 1]; ``mean``/``std`` normalize them
+    inside the model (stored in checkpoints). ``batch_size`` is global: divided across DDP
+    processes.
     """
 
     kind: str = "overfit"
@@ -182,9 +296,11 @@ class DataConf:
     val_path: str | None = None
     extra_paths: list[str] = field(default_factory=list)
     max_val_images: int | None = 64
+    max_train_images: int | None = None
+    cache: bool = False
     split_seed: int = 0
-    mean: list[float] = field(default_factory=lambda: [0.5, 0.5, 0.5])
-    std: list[float] = field(default_factory=lambda: [0.25, 0.25, 0.25])
+    mean: list[float] = field(default_factory=lambda: [DEFAULT_MEAN] * 3)
+    std: list[float] = field(default_factory=lambda: [DEFAULT_STD] * 3)
     on_bad_file: str = "skip"
 
     def __post_init__(self) -> None:
@@ -210,6 +326,12 @@ class DataConf:
             "data.max_val_images",
             ">= 1 or null",
             self.max_val_images,
+        )
+        _check(
+            self.max_train_images is None or self.max_train_images >= 1,
+            "data.max_train_images",
+            ">= 1 or null",
+            self.max_train_images,
         )
         _check(
             len(self.mean) == len(self.std) >= 1,

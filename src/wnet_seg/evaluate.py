@@ -1,11 +1,13 @@
 """Evaluate the W-Net (raw, + CRF, + tile pooling) and classical baselines on the same labelled frames.
 
-    wnet-seg-evaluate images=data/crafter/test                # images/ + masks/ inside
+    wnet-seg-evaluate images=data/bench/crafter/test                # images/ + masks/ inside
     wnet-seg-evaluate images=shots/ masks=gt/ ckpt=run/checkpoints/last.ckpt baselines=[felzenszwalb]
-    wnet-seg-evaluate images=data/crafter/test ckpt=none      # baselines only
+    wnet-seg-evaluate images=data/bench/crafter/test ckpt=none      # baselines only
 
 Writes ``output/metrics.json``, ``output/metrics.md`` (the table it prints) and ``output/metrics.png``
-(a bar chart). Baselines that need a number of segments get the number of ground-truth classes in
+(a bar chart). ``degrade=jpeg:85`` (any condition of :mod:`wnet_seg.data.degrade`) scores the
+frames as found in the wild: the condition is applied to each frame and, nearest-neighbour, to
+its mask. Baselines that need a number of segments get the number of ground-truth classes in
 each image (an oracle the W-Net, with its fixed K, does not get). ``wnet+tiles`` is the default
 output of ``wnet-seg-segment`` (tile pooling, :mod:`wnet_seg.postprocess.tiles`); with
 ``baseline_tiles=true`` every baseline is also scored after the same pooling (``<name>+tiles``), so
@@ -19,7 +21,7 @@ import logging
 import math
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +34,12 @@ from tqdm import tqdm
 
 from wnet_seg.baselines import BASELINES, segment_baseline
 from wnet_seg.data.datasets import screenshot_files
+from wnet_seg.data.degrade import Degradation, parse_degradation
 from wnet_seg.data.io import IGNORE_ID, ImageReadError, load_mask, load_rgb
-from wnet_seg.data.native_scale import resolve_grid
+from wnet_seg.inference import FrameGeometry, Segmenter, SegmentOptions, frame_geometry
 from wnet_seg.metrics import SegmentationMeter
 from wnet_seg.postprocess.crf import crf_config
-from wnet_seg.postprocess.tiles import detect_tile_grid, pool_frame_labels, tile_config
+from wnet_seg.postprocess.tiles import pool_frame_labels, tile_config
 
 log = logging.getLogger("wnet_seg.evaluate")
 
@@ -66,6 +69,7 @@ class EvaluateConf:
     baseline_tiles: bool = True
     device: str = "cpu"
     native_scale: str = "auto"
+    degrade: str = "clean"
     limit: int | None = None
     progress: bool = True
 
@@ -84,93 +88,130 @@ def labelled_pairs(images: str, masks: str | None, limit: int | None) -> list[tu
     return pairs[:limit] if limit else pairs
 
 
+class MethodScores:
+    """Per-method meters and time over a run of frames (one game and condition of a benchmark)."""
+
+    def __init__(self) -> None:
+        self.meters: dict[str, SegmentationMeter] = {}
+        self.seconds: dict[str, float] = {}
+        self.frames = 0
+
+    def add(self, method: str, labels: np.ndarray, gt: np.ndarray, name: str, took: float) -> float:
+        """Score one method's labels of one frame; returns its per-image mIoU."""
+        meter = self.meters.setdefault(method, SegmentationMeter())
+        self.seconds[method] = self.seconds.get(method, 0.0) + took
+        return meter.update(labels, gt, name)["miou"]
+
+    def results(self) -> dict[str, dict[str, float]]:
+        n = max(1, self.frames)
+        return {
+            m: {**meter.compute(), "seconds_per_image": self.seconds[m] / n}
+            for m, meter in self.meters.items()
+        }
+
+
+def score_frame(
+    rgb: np.ndarray,
+    gt: np.ndarray,
+    name: str,
+    scores: MethodScores,
+    *,
+    segmenter: Segmenter | None,
+    options: SegmentOptions,
+    baselines: list[str],
+    baseline_tiles: bool,
+) -> dict[str, np.ndarray]:
+    """Every method's labels of one frame, scored into ``scores``; returns them by method.
+
+    The W-Net runs once (:meth:`Segmenter.segment`): its per-pixel, CRF and pooled outputs
+    come from that one pass. Baselines run on the full-resolution frame; ``<name>+tiles`` pools
+    their labels on the same native tile grid the W-Net's pooling uses.
+    """
+    outputs: dict[str, np.ndarray] = {}
+    scores.frames += 1
+    k = max(1, len(np.setdiff1d(np.unique(gt), [IGNORE_ID])))
+    if segmenter is not None:
+        r = segmenter.segment(rgb)
+        t_net = r.seconds["geometry"] + r.seconds["network"]
+        outputs["wnet"] = r.labels
+        scores.add("wnet", r.labels, gt, name, r.seconds["network"])
+        if r.crf_labels is not None:
+            outputs["wnet+crf"] = r.crf_labels
+            scores.add("wnet+crf", r.crf_labels, gt, name, t_net + r.seconds["crf"])
+        if options.tiles is not None:
+            outputs["wnet+tiles"] = r.tiled
+            scores.add("wnet+tiles", r.tiled, gt, name, t_net + r.seconds.get("tiles", 0.0))
+        geo = FrameGeometry(r.scale, r.native, r.grid)
+    elif options.tiles is not None and baseline_tiles:
+        geo = frame_geometry(rgb, options)
+    for b in baselines:
+        t0 = time.perf_counter()
+        labels = segment_baseline(b, rgb, k)
+        took = time.perf_counter() - t0
+        outputs[b] = labels
+        scores.add(b, labels, gt, name, took)
+        if options.tiles is not None and baseline_tiles:
+            t0 = time.perf_counter()
+            if geo.grid is not None:  # per-frame ids: baselines share no classes across frames
+                pooled = pool_frame_labels(geo.to_native(labels), geo.grid, options.tiles.min_share)
+                labels = geo.to_input(pooled, rgb.shape[:2])
+            outputs[f"{b}+tiles"] = labels
+            scores.add(f"{b}+tiles", labels, gt, name, took + time.perf_counter() - t0)
+    return outputs
+
+
+def load_pair(
+    image_path: Path, mask_path: Path, condition: Degradation
+) -> tuple[np.ndarray, np.ndarray]:
+    """A frame and its mask, checked against each other, under ``condition``."""
+    rgb = load_rgb(image_path)
+    gt = load_mask(mask_path, expected_hw=rgb.shape[:2])
+    return condition(rgb, gt)
+
+
 def evaluate(conf: EvaluateConf) -> dict[str, Any]:
     """Score every method on every labelled frame; returns ``{method: {metric: value}}`` and more."""
     unknown = [b for b in conf.baselines if b not in BASELINES]
     if unknown:
         raise ValueError(f"unknown baselines {unknown}; choose from {sorted(BASELINES)}")
-    tile_cfg = tile_config(conf.tiles, conf.tiles_params)
-    pool = tile_cfg.mode != "off"
+    condition = parse_degradation(conf.degrade)
+    crf = crf_config(conf.crf_params)  # checked even with crf=false: a typo is an error
+    options = SegmentOptions(
+        crf=crf if conf.crf else None,
+        tiles=tile_config(conf.tiles, conf.tiles_params),
+        native_scale=conf.native_scale,
+    )
     pairs = labelled_pairs(conf.images, conf.masks, conf.limit)
-    methods: list[str] = []
     segmenter = None
     if conf.ckpt != "none":
-        from wnet_seg.inference import Segmenter
-
-        segmenter = Segmenter.from_checkpoint(
-            conf.ckpt,
-            device=conf.device,
-            crf=crf_config(conf.crf_params),
-            native_scale=conf.native_scale,
-            tiles=tile_cfg if pool else None,
-        )
-        methods.append("wnet")
-        if conf.crf:
-            methods.append("wnet+crf")
-        if pool:
-            methods.append("wnet+tiles")
-    methods += list(conf.baselines)
-    if pool and conf.baseline_tiles:
-        methods += [f"{b}+tiles" for b in conf.baselines]
-    meters = {m: SegmentationMeter() for m in methods}
-    seconds = dict.fromkeys(methods, 0.0)
+        segmenter = Segmenter.from_checkpoint(conf.ckpt, device=conf.device, options=options)
+    scores = MethodScores()
     skipped: dict[str, str] = {}
     for image_path, mask_path in tqdm(
         pairs, desc="evaluate", unit="img", disable=not conf.progress
     ):
         try:
-            rgb = load_rgb(image_path)
-            gt = load_mask(mask_path, expected_hw=rgb.shape[:2])
+            rgb, gt = load_pair(image_path, mask_path, condition)
         except ImageReadError as err:
             skipped[str(image_path)] = str(err)
             log.error("skipped: %s", err)
             continue
-        k = max(1, len(np.setdiff1d(np.unique(gt), [IGNORE_ID])))
-        if segmenter is not None:
-            t0 = time.perf_counter()
-            probs = segmenter.probs(rgb, crf=False)
-            seconds["wnet"] += time.perf_counter() - t0
-            meters["wnet"].update(probs.argmax(0), gt, str(mask_path))
-            if conf.crf:
-                t0 = time.perf_counter()
-                refined = segmenter.probs(rgb, crf=True)
-                seconds["wnet+crf"] += time.perf_counter() - t0
-                meters["wnet+crf"].update(refined.argmax(0), gt, str(mask_path))
-            if pool:
-                t0 = time.perf_counter()
-                pooled = segmenter.segment(rgb, crf=False, tiles=True)
-                seconds["wnet+tiles"] += time.perf_counter() - t0
-                meters["wnet+tiles"].update(pooled, gt, str(mask_path))
-        baseline_grid = None
-        if pool and conf.baseline_tiles and conf.baselines:
-            # Baselines run at full resolution: look for tiles of the native sizes times the upscale.
-            f = resolve_grid(rgb, conf.native_scale).factor
-            scaled = replace(
-                tile_cfg,
-                mode=str(int(tile_cfg.mode) * f) if tile_cfg.mode.isdigit() else tile_cfg.mode,
-                min_size=tile_cfg.min_size * f,
-                max_size=tile_cfg.max_size * f,
-            )
-            baseline_grid = detect_tile_grid(rgb, scaled)
-        for name in conf.baselines:
-            t0 = time.perf_counter()
-            labels = segment_baseline(name, rgb, k)
-            took = time.perf_counter() - t0
-            seconds[name] += took
-            meters[name].update(labels, gt, str(mask_path))
-            if pool and conf.baseline_tiles:
-                t0 = time.perf_counter()
-                if baseline_grid is not None:  # per-frame ids: baselines share no classes
-                    labels = pool_frame_labels(labels, baseline_grid, tile_cfg.min_share)
-                seconds[f"{name}+tiles"] += took + time.perf_counter() - t0
-                meters[f"{name}+tiles"].update(labels, gt, str(mask_path))
-    n = max(1, len(pairs) - len(skipped))
-    results = {m: {**meters[m].compute(), "seconds_per_image": seconds[m] / n} for m in methods}
+        score_frame(
+            rgb,
+            gt,
+            str(mask_path),
+            scores,
+            segmenter=segmenter,
+            options=options,
+            baselines=list(conf.baselines),
+            baseline_tiles=conf.baseline_tiles,
+        )
     return {
-        "results": results,
-        "images": len(pairs) - len(skipped),
+        "results": scores.results(),
+        "images": scores.frames,
+        "condition": str(condition),
         "skipped": skipped,
-        "checkpoint": None if segmenter is None else str(segmenter.net.path),
+        "checkpoint": None if segmenter is None else str(segmenter.source),
         "num_classes": None if segmenter is None else segmenter.num_classes,
     }
 

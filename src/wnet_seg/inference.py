@@ -1,32 +1,46 @@
-"""Segment screenshots with a trained W-Net: pixel-grid aware, tiled for big frames, optional CRF.
+"""The segmentation pipeline: one call per frame (or per batch) from pixels to every output.
 
-:class:`Segmenter` turns an RGB ``uint8`` frame of any size into class probabilities and labels
-of exactly the input's height and width:
+    seg = Segmenter.from_checkpoint()        # the shipped checkpoint, default options
+    result = seg.segment(rgb)                # a SegmentResult
+    result.output                            # what wnet-seg-segment writes
 
-1. ``native_scale="auto"`` undoes an integer nearest-neighbour upscale (a 768x720 capture of a
-   256x240 NES frame is segmented at 256x240) and maps the result back with nearest neighbour;
-2. frames larger than ``tile`` are cut into overlapping tiles whose probabilities are averaged,
-   so memory stays bounded whatever the frame size;
-3. the dense CRF (optional) refines the probabilities on the native-resolution image;
-4. tile pooling (on by default, :mod:`wnet_seg.postprocess.tiles`) relabels each tile of a
-   detected tile grid by the set of W-Net classes the network gives that tile out of context;
-   frames without a grid are left as they are. Ids ``>= K`` name such mixtures and agree across
-   all frames of one ``Segmenter``.
+``wnet-seg-segment``, ``wnet-seg-evaluate``, validation during training and the research scripts
+all go through :meth:`Segmenter.segment_batch`; the options are fixed when the ``Segmenter`` is
+built (:class:`SegmentOptions`). For each frame, once:
+
+1. **native scale**: an integer nearest-neighbour upscale is undone (a 768x720 capture of a
+   256x240 NES frame is segmented at 256x240);
+2. **network**: class probabilities of the native frame (frames larger than ``window`` are cut
+   into overlapping windows whose probabilities are averaged, so memory stays bounded);
+3. **CRF** (optional): the dense CRF refines those probabilities;
+4. **tile pooling** (default, :mod:`wnet_seg.postprocess.tiles`): when the frame shows a tile
+   grid, each distinct tile is segmented alone and labelled by the set of W-Net classes in it;
+   ids ``>= K`` name such mixtures and agree across all frames of one ``Segmenter``;
+5. everything is mapped back to the input's exact height and width (nearest neighbour).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-from wnet_seg.checkpoint import LoadedWNet, load_wnet
+from wnet_seg.checkpoint import load_wnet
 from wnet_seg.data.native_scale import PixelGrid, from_native, resolve_grid, to_native
+from wnet_seg.models.wnet import WNet
 from wnet_seg.postprocess.crf import CRFConfig, crf_refine_config
-from wnet_seg.postprocess.tiles import SignatureIds, TileConfig, pool_out_of_context
+from wnet_seg.postprocess.tiles import (
+    SignatureIds,
+    TileConfig,
+    TileGrid,
+    detect_tile_grid,
+    pool_out_of_context,
+)
 
 DEFAULT_CHECKPOINT_NAME = "wnet_multigame.ckpt"
 
@@ -49,158 +63,116 @@ def default_checkpoint() -> Path:
     )
 
 
-def _tile_starts(n: int, tile: int, overlap: int) -> list[int]:
-    if n <= tile:
-        return [0]
-    step = max(1, tile - overlap)
-    starts = list(range(0, n - tile, step))
-    starts.append(n - tile)
-    return starts
+@dataclass(frozen=True)
+class SegmentOptions:
+    """What the pipeline does; fixed for the life of a :class:`Segmenter`.
+
+    Attributes:
+        crf: dense-CRF settings, or ``None`` for no CRF.
+        tiles: tile-pooling settings, or ``None`` for per-pixel output only.
+        native_scale: ``"auto"`` (detect an integer upscale), ``"off"``, or an integer factor.
+        window: frames larger than this (native pixels) are segmented in overlapping windows.
+        overlap: overlap of those windows, in pixels.
+    """
+
+    crf: CRFConfig | None = None
+    tiles: TileConfig | None = field(default_factory=TileConfig)
+    native_scale: str | int = "auto"
+    window: int = 512
+    overlap: int = 32
+
+    def __post_init__(self) -> None:
+        if self.window < 16:
+            raise ValueError(f"window must be >= 16, got {self.window}")
+        if not 0 <= self.overlap < self.window:
+            raise ValueError(f"overlap must be in [0, window), got {self.overlap}")
+        if self.tiles is not None and self.tiles.mode == "off":
+            object.__setattr__(self, "tiles", None)  # one spelling of "no pooling"
+        resolve_grid(np.zeros((2, 2, 3), np.uint8), self.native_scale)  # a bad value fails here
 
 
 @dataclass
-class Segmenter:
-    """A loaded W-Net plus the inference options; call :meth:`probs` or :meth:`segment`."""
+class SegmentResult:
+    """Everything the pipeline found for one frame. Label maps have the input's exact size.
 
-    net: LoadedWNet
-    device: torch.device
-    crf: CRFConfig | None = None
-    native_scale: str | int = "auto"
-    tile: int = 512
-    overlap: int = 32
-    tiles: TileConfig | None = None
-    signature_ids: SignatureIds | None = None
+    Attributes:
+        labels: per-pixel W-Net classes (argmax of the network), ``(H, W)``.
+        probs: the network's class probabilities ``(K, h, w)`` at native resolution.
+        native: the native-resolution frame ``(h, w, 3)`` the network saw.
+        scale: the native pixel grid found (factor 1 when the frame is not upscaled).
+        grid: the tile grid found (native pixels), ``None`` when none or pooling is off.
+        crf_labels: per-pixel classes after the CRF (``None`` without CRF).
+        pooled: tile-pooled ids (``None`` when no grid was found or pooling is off).
+        seconds: time spent per stage (``network``, ``crf``, ``tiles``).
+    """
 
-    @classmethod
-    def from_checkpoint(
-        cls,
-        ckpt: str | os.PathLike | None = None,
-        *,
-        device: str = "cpu",
-        crf: CRFConfig | None = None,
-        native_scale: str | int = "auto",
-        tile: int = 512,
-        overlap: int = 32,
-        tiles: TileConfig | None = TileConfig(),  # noqa: B008 (never mutated)
-    ) -> Segmenter:
-        """Load ``ckpt`` (default: the shipped one). ``tiles=None`` turns tile pooling off."""
-        if tile < 16:
-            raise ValueError(f"tile must be >= 16, got {tile}")
-        if not 0 <= overlap < tile:
-            raise ValueError(f"overlap must be in [0, tile), got {overlap}")
-        dev = torch.device(device)
-        net = load_wnet(ckpt if ckpt is not None else default_checkpoint(), map_location=dev)
-        return cls(
-            net=net,
-            device=dev,
-            crf=crf,
-            native_scale=native_scale,
-            tile=tile,
-            overlap=overlap,
-            tiles=tiles,
-        )
+    labels: np.ndarray
+    probs: np.ndarray
+    native: np.ndarray
+    scale: PixelGrid
+    grid: TileGrid | None = None
+    crf_labels: np.ndarray | None = None
+    pooled: np.ndarray | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
 
     @property
-    def num_classes(self) -> int:
-        return self.net.model.num_classes
+    def tiled(self) -> np.ndarray:
+        """The tile-pooled output, or the per-pixel classes where there is no grid."""
+        return self.labels if self.pooled is None else self.pooled
 
-    def _normalized(self, frames: list[np.ndarray]) -> torch.Tensor:
-        mean = torch.tensor(self.net.mean, device=self.device).view(1, -1, 1, 1)
-        std = torch.tensor(self.net.std, device=self.device).view(1, -1, 1, 1)
-        x = torch.from_numpy(np.stack(frames)).to(self.device).permute(0, 3, 1, 2)
-        return (x.float() / 255.0 - mean) / std
+    @property
+    def output(self) -> np.ndarray:
+        """The pipeline's final labels: pooled where a grid was found, else CRF, else per pixel."""
+        if self.pooled is not None:
+            return self.pooled
+        return self.labels if self.crf_labels is None else self.crf_labels
 
-    @torch.no_grad()
-    def _network_probs(self, rgb: np.ndarray) -> np.ndarray:
-        """``(K, H, W)`` softmax of the network on a native-resolution frame, tiled if large."""
-        x = self._normalized([rgb])
-        h, w = rgb.shape[:2]
-        if h <= self.tile and w <= self.tile:
-            return self.net.model.encode(x)[0].float().cpu().numpy()
-        out = torch.zeros(self.num_classes, h, w)
-        count = torch.zeros(1, h, w)
-        for y in _tile_starts(h, self.tile, self.overlap):
-            for xs in _tile_starts(w, self.tile, self.overlap):
-                patch = x[..., y : y + self.tile, xs : xs + self.tile]
-                p = self.net.model.encode(patch)[0].float().cpu()
-                out[:, y : y + p.shape[1], xs : xs + p.shape[2]] += p
-                count[:, y : y + p.shape[1], xs : xs + p.shape[2]] += 1
-        return (out / count).numpy()
+    def record(self, file: str) -> dict[str, Any]:
+        """The JSON line ``wnet-seg-segment`` writes for this frame (``frames.jsonl``)."""
+        g = self.grid
+        return {
+            "file": file,
+            "scale": float(self.scale.factor),
+            "scale_offset": [self.scale.offset_y, self.scale.offset_x],
+            "native_hw": list(self.native.shape[:2]),
+            "tile": None if g is None else g.size,
+            "offset": None if g is None else [g.offset_y, g.offset_x],
+            "pooled": self.pooled is not None,
+        }
 
-    def grid(self, rgb: np.ndarray) -> PixelGrid:
-        return resolve_grid(rgb, self.native_scale)
 
-    def native_frame(self, rgb: np.ndarray) -> tuple[np.ndarray, PixelGrid]:
-        """The frame at the game's native resolution (undoing an integer upscale) and its grid."""
-        grid = self.grid(rgb)
-        return (to_native(rgb, grid) if grid.factor > 1 else rgb), grid
+@dataclass(frozen=True)
+class FrameGeometry:
+    """Where a frame's pixels come from: its native pixel grid, the native frame and tile grid."""
 
-    def _refined(self, p: np.ndarray, native: np.ndarray, crf: bool | None) -> np.ndarray:
-        use_crf = self.crf is not None if crf is None else crf
-        return crf_refine_config(p, native, self.crf or CRFConfig()) if use_crf else p
+    scale: PixelGrid
+    native: np.ndarray
+    grid: TileGrid | None
 
-    def probs(self, rgb: np.ndarray, *, crf: bool | None = None) -> np.ndarray:
-        """Class probabilities ``(K, H, W)`` float32 at the input's full resolution (no pooling)."""
-        rgb = _as_rgb(rgb)
-        native, grid = self.native_frame(rgb)
-        p = self._refined(self._network_probs(native), native, crf)
-        if grid.factor > 1:
-            p = np.stack([from_native(c, grid, rgb.shape[:2]) for c in p])
-        return p.astype(np.float32, copy=False)
+    def to_native(self, labels: np.ndarray) -> np.ndarray:
+        """A full-resolution label map sampled at the native pixels (nearest)."""
+        return to_native(labels, self.scale) if self.scale.factor > 1 else labels
 
-    def labels_from_probs(
-        self, p: np.ndarray, native: np.ndarray, *, tiles: bool | None = None
-    ) -> np.ndarray:
-        """Argmax of native-resolution probabilities, tile-pooled when enabled and a grid is found."""
-        labels = p.argmax(0)
-        use_tiles = self.tiles is not None if tiles is None else tiles
-        if use_tiles:
-            labels = self.pool(labels, native, self.tiles or TileConfig())
-        return labels.astype(np.uint8)
+    def to_input(self, labels: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+        """A native-resolution map back at the input's exact size ``hw`` (nearest)."""
+        return from_native(labels, self.scale, hw) if self.scale.factor > 1 else labels
 
-    @torch.no_grad()
-    def pool(self, labels: np.ndarray, native: np.ndarray, cfg: TileConfig) -> np.ndarray:
-        """Tile pooling of native-resolution ``labels`` (unchanged when the frame has no grid).
 
-        Each distinct whole tile is segmented alone, as a ``cfg.reps`` x ``cfg.reps`` periodic
-        mosaic; see :func:`wnet_seg.postprocess.tiles.pool_out_of_context`.
-        """
-        if self.signature_ids is None:
-            self.signature_ids = SignatureIds(self.num_classes)
+def frame_geometry(rgb: np.ndarray, options: SegmentOptions) -> FrameGeometry:
+    """Native scale, native frame and tile grid of a uint8 RGB frame, as the pipeline sees it
+    (also what the baselines' tile pooling uses, so every method is pooled on the same grid)."""
+    rgb = _as_rgb(rgb)
+    scale = resolve_grid(rgb, options.native_scale)
+    native = to_native(rgb, scale) if scale.factor > 1 else rgb
+    grid = detect_tile_grid(native, options.tiles) if options.tiles is not None else None
+    return FrameGeometry(scale, native, grid)
 
-        def segment_frames(frames: np.ndarray) -> np.ndarray:
-            return self.net.model.encode(self._normalized(list(frames))).argmax(1).cpu().numpy()
 
-        return pool_out_of_context(labels, native, cfg, self.signature_ids, segment_frames)
-
-    def segment(
-        self, rgb: np.ndarray, *, crf: bool | None = None, tiles: bool | None = None
-    ) -> np.ndarray:
-        """Label ids ``(H, W)`` uint8, exactly the input's size (``< K``: W-Net classes)."""
-        rgb = _as_rgb(rgb)
-        native, grid = self.native_frame(rgb)
-        p = self._refined(self._network_probs(native), native, crf)
-        labels = self.labels_from_probs(p, native, tiles=tiles)
-        return from_native(labels, grid, rgb.shape[:2]) if grid.factor > 1 else labels
-
-    @torch.no_grad()
-    def segment_many(
-        self, frames: list[np.ndarray], *, crf: bool | None = None, tiles: bool | None = None
-    ) -> list[np.ndarray]:
-        """Like :meth:`segment` for several frames; same-size frames share one network batch."""
-        frames = [_as_rgb(f) for f in frames]
-        natives, grids = (
-            zip(*(self.native_frame(f) for f in frames), strict=True) if frames else ((), ())
-        )
-        shapes = {n.shape for n in natives}
-        if len(natives) < 2 or len(shapes) != 1 or max(next(iter(shapes))[:2]) > self.tile:
-            return [self.segment(f, crf=crf, tiles=tiles) for f in frames]
-        batch = self.net.model.encode(self._normalized(list(natives))).float().cpu().numpy()
-        out = []
-        for p, native, frame, grid in zip(batch, natives, frames, grids, strict=True):
-            labels = self.labels_from_probs(self._refined(p, native, crf), native, tiles=tiles)
-            out.append(from_native(labels, grid, frame.shape[:2]) if grid.factor > 1 else labels)
-        return out
+def _starts(n: int, window: int, overlap: int) -> list[int]:
+    if n <= window:
+        return [0]
+    starts = list(range(0, n - window, max(1, window - overlap)))
+    return [*starts, n - window]
 
 
 def _as_rgb(rgb: np.ndarray) -> np.ndarray:
@@ -212,6 +184,159 @@ def _as_rgb(rgb: np.ndarray) -> np.ndarray:
     if rgb.dtype != np.uint8:
         raise ValueError(f"expected uint8 pixels, got {rgb.dtype}")
     return np.ascontiguousarray(rgb[..., :3])
+
+
+class Segmenter:
+    """A W-Net plus fixed :class:`SegmentOptions`; :meth:`segment_batch` runs the pipeline."""
+
+    def __init__(
+        self,
+        net: WNet,
+        options: SegmentOptions | None = None,
+        *,
+        source: str | os.PathLike | None = None,
+        signature_ids: SignatureIds | None = None,
+    ) -> None:
+        self.net = net
+        self.options = options or SegmentOptions()
+        self.source = None if source is None else Path(source)
+        self.signature_ids = signature_ids or SignatureIds(net.num_classes)
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        ckpt: str | os.PathLike | None = None,
+        *,
+        device: str = "cpu",
+        options: SegmentOptions | None = None,
+        **fields: Any,
+    ) -> Segmenter:
+        """Load ``ckpt`` (default: the shipped one) with ``options``, or the :class:`SegmentOptions`
+        made of ``fields`` (e.g. ``tiles=None, crf=CRFConfig()``)."""
+        if options is not None and fields:
+            raise TypeError("pass either options or SegmentOptions fields, not both")
+        opts = options or SegmentOptions(**fields)
+        loaded = load_wnet(ckpt if ckpt is not None else default_checkpoint(), device)
+        return cls(loaded.model, opts, source=loaded.path)
+
+    @property
+    def num_classes(self) -> int:
+        return self.net.num_classes
+
+    @property
+    def device(self) -> torch.device:
+        return self.net.mean.device
+
+    @torch.no_grad()
+    def encode(self, frames: np.ndarray) -> np.ndarray:
+        """Class probabilities ``(N, K, H, W)`` float32 of same-size uint8 frames ``(N, H, W, 3)``;
+        frames larger than ``options.window`` are segmented in overlapping windows."""
+        frames = np.asarray(frames)
+        n, h, w = frames.shape[:3]
+        win, overlap = self.options.window, self.options.overlap
+        if h <= win and w <= win:
+            return self.net.encode_frames(frames).float().cpu().numpy()
+        out = np.zeros((n, self.num_classes, h, w), np.float32)
+        count = np.zeros((1, 1, h, w), np.float32)
+        for y in _starts(h, win, overlap):
+            for x in _starts(w, win, overlap):
+                patch = np.ascontiguousarray(frames[:, y : y + win, x : x + win])
+                p = self.net.encode_frames(patch).float().cpu().numpy()
+                out[:, :, y : y + p.shape[2], x : x + p.shape[3]] += p
+                count[..., y : y + p.shape[2], x : x + p.shape[3]] += 1
+        return out / count
+
+    def segment(self, frame: np.ndarray) -> SegmentResult:
+        return self.segment_batch([frame])[0]
+
+    def segment_batch(
+        self, frames: list[np.ndarray], probs: np.ndarray | torch.Tensor | None = None
+    ) -> list[SegmentResult]:
+        """Run the pipeline on ``frames`` (uint8 RGB, any sizes); same-size frames share one
+        network batch. ``probs`` (``(N, K, H, W)``, e.g. from a training forward pass) skips the
+        network; it needs frames at native resolution (``native_scale="off"``)."""
+        frames = [_as_rgb(f) for f in frames]
+        t0 = time.perf_counter()
+        geometries = [frame_geometry(f, self.options) for f in frames]
+        t_geometry = (time.perf_counter() - t0) / max(1, len(frames))
+        network, seconds = self._network([g.native for g in geometries], probs)
+        return [
+            self._finish(frame.shape[:2], geo, p, {"geometry": t_geometry, "network": t})
+            for frame, geo, p, t in zip(frames, geometries, network, seconds, strict=True)
+        ]
+
+    def _network(
+        self, natives: list[np.ndarray], probs: np.ndarray | torch.Tensor | None
+    ) -> tuple[list[np.ndarray], list[float]]:
+        """Probabilities of every native frame (same-size frames batched) and seconds per frame."""
+        if probs is not None:
+            p = (
+                probs.detach().float().cpu().numpy()
+                if torch.is_tensor(probs)
+                else np.asarray(probs)
+            )
+            if p.shape[0] != len(natives) or any(
+                q.shape[1:] != n.shape[:2] for q, n in zip(p, natives, strict=True)
+            ):
+                raise ValueError(
+                    f"probs {p.shape} do not match the {len(natives)} native frames "
+                    "(given probabilities need native_scale='off')"
+                )
+            return list(p), [0.0] * len(natives)
+        out: list[np.ndarray | None] = [None] * len(natives)
+        seconds = [0.0] * len(natives)
+        groups: dict[tuple, list[int]] = {}
+        for i, n in enumerate(natives):
+            groups.setdefault(n.shape, []).append(i)
+        for idx in groups.values():
+            t0 = time.perf_counter()
+            batch = self.encode(np.stack([natives[i] for i in idx]))
+            took = (time.perf_counter() - t0) / len(idx)
+            for j, i in enumerate(idx):
+                out[i], seconds[i] = batch[j], took
+        return out, seconds  # type: ignore[return-value]
+
+    def _finish(
+        self, hw: tuple[int, int], geo: FrameGeometry, p: np.ndarray, seconds: dict[str, float]
+    ) -> SegmentResult:
+        """CRF, tile pooling and mapping back for one frame."""
+        opts = self.options
+        labels = p.argmax(0)
+        crf_labels = pooled = None
+        if opts.crf is not None:
+            t0 = time.perf_counter()
+            crf_labels = crf_refine_config(p, geo.native, opts.crf).argmax(0)
+            seconds["crf"] = time.perf_counter() - t0
+        if opts.tiles is not None and geo.grid is not None:
+            t0 = time.perf_counter()
+            pooled = pool_out_of_context(
+                labels, geo.native, geo.grid, opts.tiles, self.signature_ids, self._mosaic_labels
+            )
+            seconds["tiles"] = time.perf_counter() - t0
+        return SegmentResult(
+            labels=geo.to_input(labels, hw),
+            probs=p,
+            native=geo.native,
+            scale=geo.scale,
+            grid=geo.grid,
+            crf_labels=None if crf_labels is None else geo.to_input(crf_labels, hw),
+            pooled=None if pooled is None else geo.to_input(pooled, hw),
+            seconds=seconds,
+        )
+
+    def _mosaic_labels(self, mosaics: np.ndarray) -> np.ndarray:
+        return self.encode(mosaics).argmax(1)
+
+    def legend(self) -> dict[str, Any]:
+        """What each output id means (written as ``labels.json``)."""
+        ids = self.signature_ids
+        return {
+            "num_classes": self.num_classes,
+            "tile_signatures": {str(i): list(sig) for sig, i in ids.table.items()},
+            "tiles_given_dominant_class_after_ids_ran_out": ids.overflowed,
+            "note": "ids < num_classes are W-Net classes; larger ids are tiles mixing the listed "
+            "classes",
+        }
 
 
 def overlay(rgb: np.ndarray, labels: np.ndarray, alpha: float = 0.5) -> np.ndarray:

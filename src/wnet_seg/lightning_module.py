@@ -1,150 +1,104 @@
 """LightningModule: a W-Net trained with the soft N-cut and the reconstruction loss.
 
-Schedules (``loss.schedule``):
-- ``alternating`` (the paper): for every batch, one encoder step on the soft N-cut, then one step
-  of the whole W-Net on the reconstruction loss (two optimizers, manual optimization). Lightning
-  counts every optimizer step, so ``global_step`` (and ``trainer.max_steps``) advance by 2 a batch.
-- ``joint``: one optimizer on ``ncut_weight * ncut + recon_weight * recon``; 1 step a batch.
+A thin wrapper: training is :class:`wnet_seg.training.TrainStep` (one step for both schedules,
+with Lightning's backward and clipping), validation scores the frames through the segmentation
+pipeline (:class:`wnet_seg.inference.Segmenter`, the same path as ``wnet-seg-segment``) into
+:class:`wnet_seg.metrics.ValidationMetrics`, panels are drawn by :class:`wnet_seg.panels.PanelLogger`.
+Lightning counts every optimizer step, so with the alternating schedule ``global_step`` (and
+``trainer.max_steps``) advance by 2 a batch.
 
-Hyperparameters are plain dicts (model, loss, optim, norm) so checkpoints load with
-``weights_only=True`` and rebuild the network without this code's classes being pickled.
+Hyperparameters are stored as plain dicts (model, loss, optim, norm, format) so checkpoints load
+with ``weights_only=True``; :meth:`WNetModule.from_checkpoint` rebuilds the typed settings once.
 """
 
 from __future__ import annotations
 
-import logging
-import math
-from typing import Any
+from dataclasses import asdict
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch import Tensor
 
 from wnet_seg import __version__
-from wnet_seg.checkpoint import CHECKPOINT_FORMAT
-from wnet_seg.losses.objective import NCutObjective, NCutSettings
-from wnet_seg.losses.reconstruction import reconstruction_loss
+from wnet_seg.checkpoint import CHECKPOINT_FORMAT, build_wnet, read_settings
+from wnet_seg.config import LossConf, OptimConf
+from wnet_seg.inference import Segmenter, SegmentOptions
+from wnet_seg.losses.objective import NCutObjective
+from wnet_seg.metrics import ValidationMetrics
 from wnet_seg.models.wnet import WNet, WNetConfig
-from wnet_seg.palette import colorize
-
-log = logging.getLogger(__name__)
-
-
-class NonFiniteLossError(FloatingPointError):
-    """A loss term became NaN or infinite; the message names the term and the step."""
+from wnet_seg.postprocess.tiles import SignatureIds, TileConfig
+from wnet_seg.training import TrainStep
 
 
 class WNetModule(pl.LightningModule):
     def __init__(
         self,
-        model: dict[str, Any],
-        loss: dict[str, Any],
-        optim: dict[str, Any],
-        norm: dict[str, Any],
-        image_log_every_n_steps: int = 50,
+        model: WNetConfig,
+        loss: LossConf,
+        optim: OptimConf,
+        norm: dict[str, list[float]],
+        *,
+        net: WNet | None = None,
         channels_last: bool = False,
         compile: bool = False,
         val_tiles: bool = True,
-        format: int = CHECKPOINT_FORMAT,
-        wnet_seg_version: str = __version__,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
-        self.automatic_optimization = False
-        self.net = WNet(WNetConfig(**model))
-        self.loss_cfg = dict(loss)
-        self.ncut = NCutObjective(
-            NCutSettings(
-                radius=loss.get("radius", 5.0),
-                sigma_i=loss.get("sigma_i", 10.0),
-                sigma_x=loss.get("sigma_x", 4.0),
-                features=loss.get("features", "intensity"),
-                feature_params=dict(loss.get("feature_params") or {}),
-            )
+        self.save_hyperparameters(
+            {
+                "format": CHECKPOINT_FORMAT,
+                "wnet_seg_version": __version__,
+                "model": asdict(model),
+                "loss": asdict(loss),
+                "optim": asdict(optim),
+                "norm": {k: list(v) for k, v in norm.items()},
+                "val_tiles": val_tiles,
+            }
         )
-        self.register_buffer("mean", torch.tensor(norm["mean"]).view(1, -1, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(norm["std"]).view(1, -1, 1, 1), persistent=False)
+        self.automatic_optimization = False
+        self.net = net if net is not None else WNet(model, mean=norm["mean"], std=norm["std"])
         if channels_last:
-            self.net = self.net.to(memory_format=torch.channels_last)
-        self._channels_last = channels_last
+            self.net.to_channels_last()
         if compile:
-            # Compile the encoder and decoder U-Nets in place (``nn.Module.compile``): every call,
-            # ``net.encode`` in the alternating schedule included, runs compiled, and parameter
+            # In place (``nn.Module.compile``): ``net.encode`` runs compiled too, and parameter
             # names stay ``net.encoder.*``/``net.decoder.*``, so checkpoints load either way.
             self.net.encoder.compile()
             self.net.decoder.compile()
-        self._val_meter = None
-        self._val_tiles_meter = None
-        self._val_conf: Tensor | None = None
+        self.loss_conf, self.optim_conf = loss, optim
+        self.step = TrainStep(self.net, NCutObjective(loss), loss)
+        self.val_metrics = ValidationMetrics(model.num_classes, tiles=val_tiles)
+        self._val_segmenter: Segmenter | None = None
 
-    # ---- helpers -------------------------------------------------------------------------
-    @property
-    def schedule(self) -> str:
-        return self.loss_cfg.get("schedule", "alternating")
+    @classmethod
+    def from_checkpoint(cls, path: str, **kwargs) -> WNetModule:
+        """The module of a checkpoint (weights-only read; ``CheckpointError`` says what is wrong)."""
+        s = read_settings(path)
+        net = build_wnet(s.model, s.state, s.norm, s.path)
+        val_tiles = bool(s.hparams.get("val_tiles", True))
+        return cls(s.model, s.loss, s.optim, net.norm, net=net, val_tiles=val_tiles, **kwargs)
 
-    def normalize(self, image01: Tensor) -> Tensor:
-        x = (image01 - self.mean) / self.std
-        return x.contiguous(memory_format=torch.channels_last) if self._channels_last else x
-
-    def forward(self, image01: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, image01: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(probs, recon)`` for images in [0, 1]; ``recon`` is in normalized units."""
-        return self.net(self.normalize(image01))
-
-    def _finite(self, value: Tensor, term: str) -> bool:
-        if torch.isfinite(value).all():
-            return True
-        msg = f"non-finite {term} loss ({value.item()}) at global step {self.global_step}"
-        if self.loss_cfg.get("nonfinite", "raise") == "skip":
-            log.warning("%s; skipping this batch", msg)
-            self.log("train/skipped_batches", 1.0, reduce_fx="sum", on_step=False, on_epoch=True)
-            return False
-        raise NonFiniteLossError(msg + " (set loss.nonfinite=skip to skip such batches)")
-
-    def _step(self, opt, loss: Tensor) -> None:
-        opt.zero_grad(set_to_none=True)
-        self.manual_backward(loss)
-        clip = self.hparams.optim.get("grad_clip")
-        if clip:
-            self.clip_gradients(opt, gradient_clip_val=clip, gradient_clip_algorithm="norm")
-        opt.step()
+        return self.net(self.net.normalize(image01))
 
     # ---- training ------------------------------------------------------------------------
-    def training_step(self, batch: dict, batch_idx: int) -> None:
-        image = batch["image"]
-        x = self.normalize(image)
-        w_ncut = float(self.loss_cfg.get("ncut_weight", 1.0))
-        w_rec = float(self.loss_cfg.get("recon_weight", 1.0))
-        net = self.net
-        if self.schedule == "alternating":
-            opt_enc, opt_all = self.optimizers()
-            probs = net.encode(x)
-            ncut, extra = self.ncut(probs, image * 255.0)
-            if not self._finite(ncut, "ncut"):
-                return
-            self._step(opt_enc, w_ncut * ncut)
-            probs, recon = net(x)
-            rec = reconstruction_loss(recon.float(), x.float())
-            if not self._finite(rec, "reconstruction"):
-                return
-            self._step(opt_all, w_rec * rec)
-        else:
-            opt = self.optimizers()
-            probs, recon = net(x)
-            ncut, extra = self.ncut(probs, image * 255.0)
-            rec = reconstruction_loss(recon.float(), x.float())
-            if not (self._finite(ncut, "ncut") and self._finite(rec, "reconstruction")):
-                return
-            self._step(opt, w_ncut * ncut + w_rec * rec)
-        bs = image.shape[0]
-        self.log("train/ncut", ncut.detach(), prog_bar=True, batch_size=bs)
-        self.log("train/recon", rec.detach(), prog_bar=True, batch_size=bs)
-        self.log("train/loss", (w_ncut * ncut + w_rec * rec).detach(), batch_size=bs)
-        for key, value in extra.items():
-            if key != "ncut":
-                self.log(f"train/{key}", value, batch_size=bs)
-        if (batch_idx % self.hparams.image_log_every_n_steps) == 0:
-            self.log_panel("train/panel", image, probs, recon)
+    def training_step(self, batch: dict, batch_idx: int) -> dict | None:
+        clip = self.optim_conf.grad_clip
+        opts = self.optimizers()
+        out = self.step(
+            batch["image"],
+            opts if isinstance(opts, list) else [opts],
+            backward=self.manual_backward,
+            clip=(lambda opt: self.clip_gradients(opt, clip, "norm")) if clip else None,
+            step=self.global_step,
+        )
+        if out.skipped:
+            self.log("train/skipped_batches", 1.0, reduce_fx="sum", on_step=False, on_epoch=True)
+            return None
+        bs = batch["image"].shape[0]
+        for key, value in out.losses.items():
+            self.log(f"train/{key}", value, prog_bar=key in ("ncut", "recon"), batch_size=bs)
+        return {"probs": out.probs, "recon": out.recon}
 
     def on_train_epoch_start(self) -> None:
         self._sync_schedulers(self.current_epoch)
@@ -153,171 +107,51 @@ class WNetModule(pl.LightningModule):
         self._sync_schedulers(self.current_epoch + 1)
 
     def _sync_schedulers(self, epochs_done: int) -> None:
-        """Step each (per-epoch) LR scheduler until it has stepped once per finished epoch.
+        """Step each per-epoch LR scheduler until it has stepped once per finished epoch.
 
         Idempotent, so resuming stays exact: Lightning re-runs ``on_train_epoch_end`` when it resumes
-        from a checkpoint saved at epoch end, and skips it when it resumes from one saved after the
+        from a checkpoint saved at epoch end and skips it when it resumes from one saved after the
         epoch's last batch; a plain ``step()`` here would decay the LR once too often or too rarely.
         """
-        for sched in self._schedulers():
+        scheds = self.lr_schedulers()
+        for sched in scheds if isinstance(scheds, list) else [scheds] if scheds else []:
             while sched.last_epoch < epochs_done:
                 sched.step()
 
-    def _schedulers(self) -> list:
-        s = self.lr_schedulers()
-        if s is None:
-            return []
-        return s if isinstance(s, list) else [s]
+    def configure_optimizers(self):
+        make, make_sched = self.optim_conf.optimizer(), self.optim_conf.scheduler()
+        opts = [make(params) for params in self.step.parameter_groups()]
+        return (opts, [make_sched(op) for op in opts]) if make_sched else opts
 
     # ---- validation ----------------------------------------------------------------------
     def on_validation_epoch_start(self) -> None:
-        from wnet_seg.metrics import SegmentationMeter
-
-        self._val_meter = SegmentationMeter()
-        self._val_tiles_meter = SegmentationMeter()
-        self._val_signature_ids = None
-        self._val_conf = torch.zeros(
-            self.net.num_classes, 256, dtype=torch.float64, device=self.device
+        self.val_metrics.reset()
+        tiles = TileConfig() if self.val_metrics.tiles else None
+        self._val_segmenter = Segmenter(
+            self.net,
+            SegmentOptions(tiles=tiles, native_scale="off"),
+            signature_ids=SignatureIds(self.net.num_classes, max_id=None),
         )
 
-    def validation_step(self, batch: dict, batch_idx: int) -> None:
+    def validation_step(self, batch: dict, batch_idx: int) -> dict:
         image, mask = batch["image"], batch["mask"]
-        probs, recon = self(image)
-        x = self.normalize(image)
-        ncut, _ = self.ncut(probs.float(), image * 255.0)
-        rec = reconstruction_loss(recon.float(), x.float())
-        w_ncut = float(self.loss_cfg.get("ncut_weight", 1.0))
-        w_rec = float(self.loss_cfg.get("recon_weight", 1.0))
-        bs = image.shape[0]
-        self.log("val/ncut", ncut, sync_dist=True, batch_size=bs)
-        self.log("val/recon", rec, sync_dist=True, batch_size=bs)
-        self.log("val/loss", w_ncut * ncut + w_rec * rec, sync_dist=True, batch_size=bs)
-        pred = probs.argmax(1)
-        valid = mask != 255
-        if valid.any():
-            idx = pred[valid] * 256 + mask[valid]
-            self._val_conf += torch.bincount(idx, minlength=self._val_conf.numel()).view_as(
-                self._val_conf
-            )
-            frames = (image * 255).round().clamp(0, 255).byte().permute(0, 2, 3, 1).cpu().numpy()
-            for p, g, name, frame in zip(
-                pred.cpu().numpy(), mask.cpu().numpy(), batch["name"], frames, strict=True
-            ):
-                if (g != 255).any():
-                    self._val_meter.update(p, g.astype(np.uint8), name)
-                    if self.hparams.get("val_tiles", False):
-                        self._val_tiles_meter.update(self._pooled(p, frame), g.astype(np.uint8))
-        if batch_idx == 0:
-            self.log_panel("val/panel", image, probs, recon)
-
-    @torch.no_grad()
-    def _pooled(self, labels: np.ndarray, frame: np.ndarray) -> np.ndarray:
-        """Tile pooling of one validation frame, as :class:`wnet_seg.inference.Segmenter` does."""
-        from wnet_seg.postprocess.tiles import SignatureIds, TileConfig, pool_out_of_context
-
-        if self._val_signature_ids is None:
-            self._val_signature_ids = SignatureIds(self.net.num_classes, max_id=None)
-
-        def segment_frames(frames: np.ndarray) -> np.ndarray:
-            x = torch.from_numpy(frames).to(self.device).permute(0, 3, 1, 2).float() / 255.0
-            return self.net.encode(self.normalize(x)).argmax(1).cpu().numpy()
-
-        return pool_out_of_context(
-            labels, frame, TileConfig(), self._val_signature_ids, segment_frames
-        )
+        losses, probs, recon = self.step.losses(image)
+        for key in ("ncut", "recon", "loss"):
+            self.log(f"val/{key}", losses[key], sync_dist=True, batch_size=image.shape[0])
+        valid = [i for i, m in enumerate(mask) if bool((m != 255).any())]
+        if valid and self._val_segmenter is not None:
+            frames = (image[valid] * 255).round().clamp(0, 255).byte().permute(0, 2, 3, 1)
+            results = self._val_segmenter.segment_batch(list(frames.cpu().numpy()), probs[valid])
+            for r, i in zip(results, valid, strict=True):
+                gt = mask[i].cpu().numpy().astype(np.uint8)
+                self.val_metrics.update(
+                    r.labels, gt, r.pooled if r.pooled is not None else r.labels
+                )
+        return {"probs": probs, "recon": recon}
 
     def on_validation_epoch_end(self) -> None:
-        if self._val_meter is None or self._val_conf is None:
-            return
-        n = torch.tensor(float(self._val_meter.n_images), device=self.device)
-        n_all = (
-            self.trainer.strategy.reduce(n.clone(), reduce_op="sum")
-            if self.trainer.world_size > 1
-            else n
-        )
-        if n_all.item() == 0:
-            return
-        stats = self._val_meter.compute() if self._val_meter.n_images else {}
-        for key in ("miou", "pixel_acc", "covering", "pri", "vi"):
-            local = torch.tensor(stats.get(key, 0.0) * self._val_meter.n_images, device=self.device)
-            total = (
-                self.trainer.strategy.reduce(local, reduce_op="sum")
-                if self.trainer.world_size > 1
-                else local
-            )
-            self.log(f"val/{key}", (total / n_all).float(), rank_zero_only=False)
-        if self.hparams.get("val_tiles", False) and self._val_tiles_meter is not None:
-            # Every rank logs the same reduced value (a rank with no frame adds 0 to the sums).
-            stats_t = self._val_tiles_meter.compute() if self._val_tiles_meter.n_images else {}
-            local = torch.tensor(
-                stats_t.get("miou", 0.0) * self._val_tiles_meter.n_images, device=self.device
-            )
-            if self.trainer.world_size > 1:
-                local = self.trainer.strategy.reduce(local, reduce_op="sum")
-            self.log("val/miou_tiles", (local / n_all).float(), rank_zero_only=False)
-        conf = self._val_conf
+        state = torch.from_numpy(self.val_metrics.state()).to(self.device)
         if self.trainer.world_size > 1:
-            conf = self.trainer.strategy.reduce(conf, reduce_op="sum")
-        self.log("val/miou_dataset", float(_dataset_miou(conf.cpu().numpy())))
-
-    # ---- images --------------------------------------------------------------------------
-    @torch.no_grad()
-    def log_panel(self, tag: str, image: Tensor, probs: Tensor, recon: Tensor) -> None:
-        """TensorBoard panel: input | reconstruction | colorized argmax segmentation (rank 0)."""
-        if self.global_rank != 0 or self.logger is None:
-            return
-        experiment = getattr(self.logger, "experiment", None)
-        if experiment is None or not hasattr(experiment, "add_image"):
-            return
-        panel = make_panel(image[0], recon[0] * self.std[0] + self.mean[0], probs[0])
-        experiment.add_image(tag, panel, self.global_step, dataformats="HWC")
-
-    # ---- optimizers ----------------------------------------------------------------------
-    def configure_optimizers(self):
-        o = self.hparams.optim
-
-        def make(params):
-            if o["name"] == "sgd":
-                return torch.optim.SGD(
-                    params,
-                    lr=o["lr"],
-                    momentum=o.get("momentum", 0.9),
-                    weight_decay=o.get("weight_decay", 0.0),
-                )
-            cls = torch.optim.AdamW if o["name"] == "adamw" else torch.optim.Adam
-            return cls(params, lr=o["lr"], weight_decay=o.get("weight_decay", 0.0))
-
-        if self.schedule == "alternating":
-            opts = [make(self.net.encoder.parameters()), make(self.net.parameters())]
-        else:
-            opts = [make(self.net.parameters())]
-        step = o.get("lr_step_epochs")
-        if not step:
-            return opts
-        scheds = [
-            torch.optim.lr_scheduler.StepLR(op, step_size=step, gamma=o.get("lr_gamma", 0.1))
-            for op in opts
-        ]
-        return opts, scheds
-
-
-def _dataset_miou(conf: np.ndarray) -> float:
-    """Dataset-level Hungarian mIoU from a dense (K pred x 256 GT) confusion matrix."""
-    from wnet_seg.metrics import _hungarian_mean_iou
-
-    conf = conf[:, :255]
-    cols = conf.sum(0) > 0
-    if not cols.any():
-        return math.nan
-    rows = conf.sum(1) > 0
-    return _hungarian_mean_iou(conf[rows][:, cols])[0]
-
-
-def make_panel(image01: Tensor, recon01: Tensor, probs: Tensor) -> np.ndarray:
-    """``uint8 (H, 3W, 3)``: image | reconstruction | colorized argmax segmentation."""
-    img = (image01.detach().float().clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
-    rec = (recon01.detach().float().clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
-    if img.shape[2] == 1:
-        img, rec = img.repeat(3, 2), rec.repeat(3, 2)
-    seg = colorize(probs.argmax(0).cpu().numpy().astype(np.uint8))
-    return np.concatenate([img[..., :3], rec[..., :3], seg], axis=1)
+            state = self.trainer.strategy.reduce(state, reduce_op="sum")
+        for key, value in self.val_metrics.compute(state.cpu().numpy()).items():
+            self.log(f"val/{key}", float(value), rank_zero_only=False)

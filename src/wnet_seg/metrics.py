@@ -249,3 +249,62 @@ class SegmentationMeter:
 
 
 MetricAccumulator = SegmentationMeter
+
+
+PER_IMAGE_KEYS = ("miou", "pixel_acc", "covering", "pri", "vi")
+
+
+class ValidationMetrics:
+    """Validation scores of one epoch, as sums that add up exactly over processes.
+
+    Per-image metrics of the per-pixel output (and, with ``tiles``, the per-image mIoU of the
+    pooled output) are kept as sums and a frame count; the dataset-level mIoU of the per-pixel
+    classes as a dense ``(K, 256)`` confusion matrix (class ids mean the same on every process;
+    tile-signature ids do not, so the pooled output has no dataset-level entry). :meth:`state` is
+    one float64 vector: sum it over processes and pass it to :meth:`compute`.
+    """
+
+    def __init__(self, num_classes: int, tiles: bool) -> None:
+        self.num_classes, self.tiles = num_classes, tiles
+        self.reset()
+
+    def reset(self) -> None:
+        self.count = 0
+        self.sums = np.zeros(len(PER_IMAGE_KEYS))
+        self.tiles_sum = 0.0
+        self.confusion = np.zeros((self.num_classes, 256))
+
+    def update(self, labels: np.ndarray, gt: np.ndarray, pooled: np.ndarray | None = None) -> None:
+        """Add one frame (skipped when its mask has no valid pixel)."""
+        valid = np.asarray(gt) != IGNORE_ID
+        if not valid.any():
+            return
+        scores = image_metrics(labels, gt)
+        self.count += 1
+        self.sums += [scores[k] for k in PER_IMAGE_KEYS]
+        idx = np.asarray(labels)[valid].astype(np.int64) * 256 + np.asarray(gt)[valid]
+        self.confusion += np.bincount(idx, minlength=self.confusion.size).reshape(
+            self.confusion.shape
+        )
+        if self.tiles and pooled is not None:
+            self.tiles_sum += hungarian_miou(pooled, gt)
+
+    def state(self) -> np.ndarray:
+        return np.concatenate([[self.count], self.sums, [self.tiles_sum], self.confusion.ravel()])
+
+    def compute(self, state: np.ndarray | None = None) -> dict[str, float]:
+        """Means over frames (``{}`` when no frame had a mask) from ``state`` (default: own)."""
+        s = self.state() if state is None else np.asarray(state, dtype=np.float64)
+        count = s[0]
+        if count == 0:
+            return {}
+        n = len(PER_IMAGE_KEYS)
+        out = {k: float(v / count) for k, v in zip(PER_IMAGE_KEYS, s[1 : 1 + n], strict=True)}
+        conf = s[2 + n :].reshape(self.num_classes, 256)[:, :IGNORE_ID]
+        cols, rows = conf.sum(0) > 0, conf.sum(1) > 0
+        out["miou_dataset"] = (
+            _hungarian_mean_iou(conf[rows][:, cols])[0] if cols.any() else math.nan
+        )
+        if self.tiles:
+            out["miou_tiles"] = float(s[1 + n] / count)
+        return out

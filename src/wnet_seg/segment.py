@@ -5,10 +5,12 @@
     wnet-seg-segment input=shots/ output=out/ tiles=off       # per-pixel W-Net classes only
 
 Writes ``output/masks/<relative path>.png`` (single-channel uint8 label ids, the input's exact
-H x W), ``output/overlays/<relative path>.png`` and ``output/labels.json`` (what each id is: a
-W-Net class ``< K``, or a tile signature ``>= K`` listing the W-Net classes it mixes; see
-:mod:`wnet_seg.postprocess.tiles`). A file that cannot be read or segmented is
-reported by name and skipped; the exit code is non-zero at the end if any file failed.
+H x W), ``output/overlays/<relative path>.png``, ``output/frames.jsonl`` (one JSON object per
+frame: file, native scale, tile grid found; :meth:`wnet_seg.inference.SegmentResult.record`) and
+``output/labels.json`` (what each id is: a W-Net class ``< K``, or a tile signature ``>= K``
+listing the W-Net classes it mixes; see :mod:`wnet_seg.postprocess.tiles`). Every frame goes
+through :class:`wnet_seg.inference.Segmenter`. A file that cannot be read or segmented is reported
+by name and skipped; the exit code is non-zero at the end if any file failed.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ class SegmentConf:
     device: str = "cpu"
     batch_size: int = 1
     native_scale: str = "auto"
-    tile: int = 512
+    window: int = 512
     overlap: int = 32
     overlay_alpha: float = 0.5
     progress: bool = True
@@ -63,20 +65,21 @@ def run_segment(conf: SegmentConf) -> dict[str, Any]:
     files = list_images(src)
     if not files:
         raise FileNotFoundError(f"no images (png/jpg/bmp/gif/webp) under {src}")
-    crf = crf_config(conf.crf_params) if conf.crf else None
-    tiles = tile_config(conf.tiles, conf.tiles_params)
+    crf = crf_config(conf.crf_params)  # checked even with crf=false: a typo is an error
     seg = Segmenter.from_checkpoint(
         conf.ckpt,
         device=conf.device,
-        crf=crf,
+        crf=crf if conf.crf else None,
+        tiles=tile_config(conf.tiles, conf.tiles_params),
         native_scale=conf.native_scale,
-        tile=conf.tile,
+        window=conf.window,
         overlap=conf.overlap,
-        tiles=None if tiles.mode == "off" else tiles,
     )
     out = Path(conf.output)
+    out.mkdir(parents=True, exist_ok=True)
     ok: list[str] = []
     failed: dict[str, str] = {}
+    records = []
     bar = tqdm(total=len(files), desc="segment", unit="img", disable=not conf.progress)
     for start in range(0, len(files), conf.batch_size):
         loaded = []
@@ -87,46 +90,40 @@ def run_segment(conf: SegmentConf) -> dict[str, Any]:
                 failed[str(path)] = str(err)
                 log.error("failed: %s", err)
         try:
-            labels_list = seg.segment_many([rgb for _, rgb in loaded])
+            results = seg.segment_batch([rgb for _, rgb in loaded])
         except (ValueError, RuntimeError) as err:  # retry one by one to isolate the bad frame
             log.warning("batch failed (%s); segmenting its frames one by one", err)
-            labels_list = [None] * len(loaded)
-        for (path, rgb), labels in zip(loaded, labels_list, strict=True):
+            results = [None] * len(loaded)
+        for (path, rgb), result in zip(loaded, results, strict=True):
             rel = path.relative_to(src) if src.is_dir() else Path(path.name)
             try:
-                if labels is None:
-                    labels = seg.segment(rgb)
-                save_mask(labels, (out / "masks" / rel).with_suffix(".png"))
+                result = result or seg.segment(rgb)
+                save_mask(result.output, (out / "masks" / rel).with_suffix(".png"))
                 ov = (out / "overlays" / rel).with_suffix(".png")
                 ov.parent.mkdir(parents=True, exist_ok=True)
-                Image.fromarray(overlay(rgb, labels, conf.overlay_alpha)).save(ov)
+                Image.fromarray(overlay(rgb, result.output, conf.overlay_alpha)).save(ov)
+                records.append(result.record(rel.as_posix()))
                 ok.append(str(path))
             except (ValueError, RuntimeError, OSError) as err:
                 failed[str(path)] = str(err)
                 log.error("failed: %s: %s", path, err)
         bar.update(min(conf.batch_size, len(files) - start))
     bar.close()
-    out.mkdir(parents=True, exist_ok=True)
-    signatures = seg.signature_ids.table if seg.signature_ids is not None else {}
-    overflowed = seg.signature_ids.overflowed if seg.signature_ids is not None else 0
+    (out / "frames.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    legend = seg.legend()
+    overflowed = legend["tiles_given_dominant_class_after_ids_ran_out"]
     if overflowed:
         log.warning(
             "%d tile(s) had a new class mixture after the 8-bit ids ran out; they took their "
             "dominant W-Net class (segment fewer, more similar frames per run to avoid this)",
             overflowed,
         )
-    legend = {
-        "num_classes": seg.num_classes,
-        "tile_signatures": {str(i): list(sig) for sig, i in signatures.items()},
-        "tiles_given_dominant_class_after_ids_ran_out": overflowed,
-        "note": "ids < num_classes are W-Net classes; larger ids are tiles mixing the listed classes",
-    }
     (out / "labels.json").write_text(json.dumps(legend, indent=2))
     log.info("segmented %d file(s) into %s; %d failed", len(ok), out, len(failed))
     return {
         "ok": ok,
         "failed": failed,
-        "checkpoint": str(seg.net.path),
+        "checkpoint": str(seg.source),
         "num_classes": seg.num_classes,
     }
 

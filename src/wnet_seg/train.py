@@ -14,22 +14,21 @@ import math
 import os
 import secrets
 import sys
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import hydra
-import numpy as np
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from wnet_seg.checkpoint import CHECKPOINT_FORMAT, CheckpointError, check_resumable, read_checkpoint
+from wnet_seg.checkpoint import CheckpointError, check_resumable
 from wnet_seg.config import ConfigError, TrainConf, register_configs, validate
 from wnet_seg.data.datamodule import WNetDataModule
 from wnet_seg.data.datasets import DatasetError
-from wnet_seg.data.io import ImageReadError, save_mask
-from wnet_seg.lightning_module import WNetModule, make_panel
+from wnet_seg.data.io import ImageReadError
+from wnet_seg.lightning_module import WNetModule
+from wnet_seg.panels import write_segmentations
 
 log = logging.getLogger("wnet_seg.train")
 
@@ -59,11 +58,10 @@ def resolve_ckpt_path(ckpt_path: str | None, paths: dict[str, Any], task_name: s
 
 def build_module(conf: TrainConf) -> WNetModule:
     return WNetModule(
-        model=asdict(conf.model.to_wnet_config()),
-        loss=asdict(conf.loss),
-        optim=asdict(conf.optim),
+        conf.model.to_wnet_config(),
+        conf.loss,
+        conf.optim,
         norm={"mean": list(conf.data.mean), "std": list(conf.data.std)},
-        image_log_every_n_steps=conf.image_log_every_n_steps,
         channels_last=conf.channels_last,
         compile=conf.compile,
         val_tiles=conf.val_tiles,
@@ -80,8 +78,13 @@ def _instantiate_all(section: dict[str, Any]) -> list[Any]:
 
 def build_trainer(conf: TrainConf, output_dir: Path) -> pl.Trainer:
     from wnet_seg.callbacks import AtomicCheckpointIO, SkippedFilesMonitor
+    from wnet_seg.panels import PanelLogger
 
-    callbacks = [*_instantiate_all(conf.callbacks), SkippedFilesMonitor()]
+    callbacks = [
+        *_instantiate_all(conf.callbacks),
+        SkippedFilesMonitor(),
+        PanelLogger(conf.image_log_every_n_steps),
+    ]
     loggers = _instantiate_all(conf.logger)
     kwargs = dict(conf.trainer)
     plugins = list(kwargs.pop("plugins", None) or [])
@@ -107,7 +110,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule = WNetDataModule(conf.data, seed=conf.seed or 0)
     ckpt_path = resolve_ckpt_path(conf.ckpt_path, conf.paths, conf.task_name)
     if ckpt_path is not None and not conf.train:
-        module = load_module(ckpt_path)
+        module = WNetModule.from_checkpoint(ckpt_path)
     else:
         module = build_module(conf)
     trainer = build_trainer(conf, output_dir)
@@ -129,7 +132,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if trainer.is_global_zero:
         datamodule.setup("validate")
         pngs = write_segmentations(
-            module, datamodule, output_dir / "segmentations", conf.num_output_pngs
+            module.net, datamodule.val_set, output_dir / "segmentations", conf.num_output_pngs
         )
         result["pngs"] = [str(p) for p in pngs]
         result["skipped_files"] = _skipped_files(trainer, datamodule)
@@ -164,44 +167,6 @@ def _skipped_files(trainer: pl.Trainer, datamodule: WNetDataModule) -> int:
         return datamodule.skipped_files
     monitors[0].collect(datamodule=datamodule)
     return monitors[0].count
-
-
-def load_module(path: str) -> WNetModule:
-    """Rebuild the LightningModule of a checkpoint (weights-only load; no pickled code runs)."""
-    ckpt = read_checkpoint(path)
-    hp = dict(ckpt.get("hyper_parameters") or {})
-    if hp.get("format", 0) > CHECKPOINT_FORMAT or "model" not in hp:
-        raise ConfigError(f"{path}: not a wnet-seg checkpoint this version can read")
-    hp["compile"] = False
-    module = WNetModule(**hp)
-    module.load_state_dict(ckpt["state_dict"])
-    return module
-
-
-@torch.no_grad()
-def write_segmentations(
-    module: WNetModule, datamodule: WNetDataModule, out: Path, limit: int
-) -> list[Path]:
-    """Panels (image | reconstruction | segmentation) and raw label PNGs of the first val frames."""
-    if limit <= 0 or datamodule.val_set is None:
-        return []
-    out.mkdir(parents=True, exist_ok=True)
-    module.eval()
-    device = module.device
-    written = []
-    for i in range(min(limit, len(datamodule.val_set))):
-        sample = datamodule.val_set[i]
-        image = sample["image"][None].to(device)
-        probs, recon = module(image)
-        recon01 = recon * module.std + module.mean
-        stem = f"{i:03d}_{Path(sample['name']).stem}"
-        panel = make_panel(image[0], recon01[0], probs[0])
-        from PIL import Image
-
-        Image.fromarray(panel).save(out / f"{stem}_panel.png")
-        save_mask(probs[0].argmax(0).cpu().numpy().astype(np.uint8), out / f"{stem}_labels.png")
-        written.append(out / f"{stem}_panel.png")
-    return written
 
 
 def show_panel(path: Path) -> None:

@@ -83,7 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     b = sub.add_parser("crafter-benchmark", help="standard Crafter train/val/test splits")
-    b.add_argument("--out", default="data/crafter", help="output folder (default data/crafter)")
+    b.add_argument(
+        "--out", default="data/bench/crafter", help="output folder (default data/bench/crafter)"
+    )
     b.add_argument("--size", type=_size, default=256, help="frame size N or HxW px (default 256)")
     for split in ("train", "val", "test"):
         spec = CRAFTER_BENCHMARK[split]

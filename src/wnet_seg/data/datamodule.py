@@ -55,7 +55,11 @@ class WNetDataModule(pl.LightningDataModule):
             return
         c = self.cfg
         common = dict(
-            scale=c.scale, native_scale=c.native_scale, on_bad_file=c.on_bad_file, seed=self.seed
+            scale=c.scale,
+            native_scale=c.native_scale,
+            on_bad_file=c.on_bad_file,
+            seed=self.seed,
+            cache=c.cache,
         )
         if c.kind == "overfit":
             path = Path(c.path)
@@ -77,6 +81,8 @@ class WNetDataModule(pl.LightningDataModule):
             self.val_set = ImageDataset(files, masks, train=False, **common)
             return
         files, masks = screenshot_files(c.path, c.masks_dir)
+        if c.max_train_images is not None:
+            files, masks = files[: c.max_train_images], masks[: c.max_train_images]
         common["valid_ids"] = declared_class_ids(resolve_image_root(c.path, c.masks_dir)[1])
         for extra in c.extra_paths:  # more (unlabelled) training frames, e.g. other games
             more, _ = screenshot_files(extra, None)

@@ -92,6 +92,7 @@ class ImageDataset(Dataset):
         on_bad_file: str = "skip",
         seed: int = 0,
         valid_ids: Collection[int] | None = None,
+        cache: bool = False,
     ) -> None:
         self.files = [Path(f) for f in files]
         if not self.files:
@@ -109,6 +110,8 @@ class ImageDataset(Dataset):
         self.valid_ids = None if valid_ids is None else frozenset(valid_ids)
         # Files found bad in this process: path -> reason. Never retried.
         self.skip_reasons: dict[Path, str] = {}
+        # Decoded (image, mask) per file index when ``cache`` (frames are small; read once).
+        self._cache: dict[int, tuple[np.ndarray, np.ndarray | None]] | None = {} if cache else None
 
     @property
     def skipped(self) -> set[Path]:
@@ -120,9 +123,18 @@ class ImageDataset(Dataset):
 
     def load(self, i: int) -> tuple[np.ndarray, np.ndarray | None]:
         """Read file ``i`` (modulo the list) as (uint8 image, mask or None), at model resolution."""
-        path = self.files[i % len(self.files)]
+        i %= len(self.files)
+        if self._cache is not None and i in self._cache:
+            return self._cache[i]
+        pair = self._read(i)
+        if self._cache is not None:
+            self._cache[i] = pair
+        return pair
+
+    def _read(self, i: int) -> tuple[np.ndarray, np.ndarray | None]:
+        path = self.files[i]
         image = load_rgb(path)
-        mpath = self.mask_files[i % len(self.files)]
+        mpath = self.mask_files[i]
         mask = (
             load_mask(mpath, expected_hw=image.shape[:2], valid_ids=self.valid_ids)
             if mpath is not None

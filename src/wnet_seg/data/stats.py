@@ -1,6 +1,6 @@
 """``wnet-seg-stats``: per-channel mean and std of a folder of screenshots, for ``data.mean/std``.
 
-wnet-seg-stats data/crafter/train            # prints the Hydra overrides to use
+wnet-seg-stats data/bench/crafter/train            # prints the Hydra overrides to use
 """
 
 from __future__ import annotations

@@ -118,7 +118,7 @@ def texture_features(
 
 
 @torch.no_grad()
-def interior_weights(image_255: Tensor, size: int = 16, tau: float = 10.0) -> Tensor:
+def interior_weights(image_255: Tensor, size: int, tau: float) -> Tensor:
     """Per-pixel weight ``(B, H*W)`` in (0, 1]: how far the pixel is from a region boundary, judged
     by its own statistics. ``exp(-(|s_c - s_h| / tau)^2)`` where ``s_c`` is the mean and std of the
     centred ``size`` box and ``s_h`` those of the most homogeneous box containing the pixel (0-255

@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from wnet_seg.losses.soft_ncut import _affinity_apply
+from wnet_seg.losses.soft_ncut import PAPER_RADIUS, PAPER_SIGMA_I, PAPER_SIGMA_X, _affinity_apply
 
 
 class _BatchSoftNCut(torch.autograd.Function):
@@ -49,9 +49,9 @@ def batch_local_ncut(
     probs: Tensor,
     feats: Tensor,
     *,
-    radius: float = 5.0,
-    sigma_i: float = 10.0,
-    sigma_x: float = 4.0,
+    radius: float = PAPER_RADIUS,
+    sigma_i: float = PAPER_SIGMA_I,
+    sigma_x: float = PAPER_SIGMA_X,
     eps: float = 1e-8,
     pair_weight=None,
 ) -> Tensor:
@@ -134,8 +134,8 @@ def sampled_dense_ncut(
     probs: Tensor,
     feats: Tensor,
     *,
-    samples: int = 256,
-    sigma: float = 10.0,
+    samples: int,
+    sigma: float,
     generator: torch.Generator | None = None,
     weights: Tensor | None = None,
     eps: float = 1e-8,

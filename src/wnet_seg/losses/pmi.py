@@ -21,7 +21,13 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from wnet_seg.losses.soft_ncut import _pair_slices, neighbour_offsets, soft_ncut_loss
+from wnet_seg.losses.soft_ncut import (
+    PAPER_RADIUS,
+    PAPER_SIGMA_X,
+    _pair_slices,
+    neighbour_offsets,
+    soft_ncut_loss,
+)
 
 
 def colour_ids(image_255: Tensor, max_colours: int = 512, levels: int = 8) -> tuple[Tensor, int]:
@@ -69,7 +75,7 @@ class PMIAffinity:
     def __init__(
         self,
         image_255: Tensor,
-        radius: float = 5.0,
+        radius: float = PAPER_RADIUS,
         rho: float = 1.0,
         gamma: float = 1.0,
         max_colours: int = 512,
@@ -92,8 +98,8 @@ def pmi_soft_ncut_loss(
     probs: Tensor,
     image_255: Tensor,
     *,
-    radius: float = 5.0,
-    sigma_x: float = 4.0,
+    radius: float = PAPER_RADIUS,
+    sigma_x: float = PAPER_SIGMA_X,
     rho: float = 1.0,
     gamma: float = 1.0,
     max_colours: int = 512,

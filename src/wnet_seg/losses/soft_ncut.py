@@ -32,6 +32,11 @@ FeatureMode = Literal["intensity", "rgb"]
 # pair_weight(image_index, slice_a, slice_b) -> (1, h', w') feature affinity of the pixel pairs.
 PairWeight = Callable[[int, tuple, tuple], Tensor]
 
+# The paper's neighbourhood and bandwidths (sigma_i on the 0-255 scale); every default refers here.
+PAPER_RADIUS = 5.0
+PAPER_SIGMA_I = 10.0
+PAPER_SIGMA_X = 4.0
+
 # ITU-R BT.601 luma, the usual "intensity" of an RGB image.
 _LUMA = (0.299, 0.587, 0.114)
 
@@ -209,9 +214,9 @@ def soft_ncut_loss(
     probs: Tensor,
     image: Tensor,
     *,
-    radius: float = 5,
-    sigma_i: float = 10.0,
-    sigma_x: float = 4.0,
+    radius: float = PAPER_RADIUS,
+    sigma_i: float = PAPER_SIGMA_I,
+    sigma_x: float = PAPER_SIGMA_X,
     features: FeatureMode | Tensor = "intensity",
     reduction: Literal["mean", "sum", "none"] = "mean",
     eps: float = 1e-8,

@@ -6,12 +6,18 @@ At the paper's size (``base_width=64``, ``depth=4``) each U-Net has 9 modules (4
 a final 1x1 convolution: 18 modules and 46 convolutional layers in all. Every module except the
 first and last of each U-Net uses depthwise-separable convolutions. Plain ``nn.Module``s; nothing
 here knows about Lightning.
+
+The network owns its input normalization (``mean``/``std`` per channel, stored in checkpoints
+beside the architecture): :meth:`WNet.normalize` is the one place frames in [0, 1] become network
+input, and :meth:`WNet.encode_frames` segments frames as they come (uint8 or [0, 1]).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -43,6 +49,10 @@ class WNetConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+
+# Default input normalization (per channel, images in [0, 1]); `wnet-seg-stats` measures a dataset's.
+DEFAULT_MEAN = 0.5
+DEFAULT_STD = 0.25
 
 PRESETS: dict[str, dict] = {
     # The paper: 64 -> 1024 channels, 4 poolings, separable convs, dropout 0.65 (drop probability).
@@ -141,10 +151,18 @@ class WNet(nn.Module):
     """W-Net: ``encode`` gives K-way softmax probabilities, ``decode`` reconstructs the image.
 
     Inputs of any height and width work: they are padded to a multiple of ``2**depth`` inside
-    and cropped back. The input is expected already normalized (see the Lightning module).
+    and cropped back. ``encode``/``decode``/``forward`` take normalized input
+    (:meth:`normalize`); :meth:`encode_frames` takes frames as they come.
     """
 
-    def __init__(self, config: WNetConfig | None = None, **kwargs) -> None:
+    def __init__(
+        self,
+        config: WNetConfig | None = None,
+        *,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        **kwargs,
+    ) -> None:
         super().__init__()
         if config is None:
             config = WNetConfig(**kwargs)
@@ -152,6 +170,14 @@ class WNet(nn.Module):
             raise TypeError("pass either a WNetConfig or keyword arguments, not both")
         self.config = config
         c = config
+        mean = [DEFAULT_MEAN] * c.in_channels if mean is None else list(mean)
+        std = [DEFAULT_STD] * c.in_channels if std is None else list(std)
+        if len(mean) != c.in_channels or len(std) != c.in_channels or min(std) <= 0:
+            raise ValueError(f"need {c.in_channels} means and stds > 0, got {mean}, {std}")
+        # Not in the state dict (checkpoints keep them as plain values beside the architecture).
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
+        self.memory_format = torch.contiguous_format
         self.encoder = UNet(
             c.in_channels, c.num_classes, c.base_width, c.depth, c.separable, c.dropout
         )
@@ -162,6 +188,33 @@ class WNet(nn.Module):
     @property
     def num_classes(self) -> int:
         return self.config.num_classes
+
+    @property
+    def norm(self) -> dict[str, list[float]]:
+        """``{"mean": [...], "std": [...]}`` as stored in checkpoints."""
+        return {"mean": self.mean.flatten().tolist(), "std": self.std.flatten().tolist()}
+
+    def to_channels_last(self) -> WNet:
+        """Weights and (from :meth:`normalize` on) inputs in channels-last memory format."""
+        self.memory_format = torch.channels_last
+        return self.to(memory_format=torch.channels_last)
+
+    def normalize(self, image01: Tensor) -> Tensor:
+        """Network input from images ``(B, C, H, W)`` in [0, 1]."""
+        x = (image01 - self.mean) / self.std
+        return x.contiguous(memory_format=self.memory_format)
+
+    def denormalize(self, x: Tensor) -> Tensor:
+        """Back to [0, 1] units (e.g. the decoder's reconstruction)."""
+        return x * self.std + self.mean
+
+    def encode_frames(self, frames: np.ndarray | Tensor) -> Tensor:
+        """Soft segmentation ``(B, K, H, W)`` of frames: uint8 ``(B, H, W, C)`` (array or tensor,
+        as read from image files) or float ``(B, C, H, W)`` in [0, 1]."""
+        x = torch.as_tensor(frames)
+        if x.dtype == torch.uint8:
+            x = x.to(self.mean.device).permute(0, 3, 1, 2).float().div_(255.0)
+        return self.encode(self.normalize(x.to(self.mean.device, self.mean.dtype)))
 
     def encode_logits(self, x: Tensor) -> Tensor:
         """Segmentation logits ``(B, K, H, W)`` for a normalized image ``(B, C, H, W)``."""

@@ -292,21 +292,18 @@ TileSegmenter = Callable[[np.ndarray], np.ndarray]
 def pool_out_of_context(
     labels: np.ndarray,
     frame: np.ndarray,
+    grid: TileGrid,
     config: TileConfig,
     ids: SignatureIds,
     segment_frames: TileSegmenter,
     batch: int = 64,
 ) -> np.ndarray:
-    """Tile pooling with each distinct whole tile segmented alone (see the module docstring).
+    """Tile pooling with each distinct whole tile of ``grid`` segmented alone (module docstring).
 
     ``labels`` are the in-context classes of ``frame`` (used for partial border tiles);
-    ``segment_frames`` runs the network on periodic mosaics of single tiles. Returns ``labels``
-    unchanged (int64) when the frame shows no tile grid.
+    ``segment_frames`` runs the network on periodic mosaics of single tiles. Returns int64 ids.
     """
     labels = np.asarray(labels).astype(np.int64, copy=False)
-    grid = detect_tile_grid(frame, config)
-    if grid is None:
-        return labels
     out = pool_tiles(labels, grid, ids, config.min_share)
     tiles, (y0, x0, ny, nx) = whole_tiles(np.asarray(frame), grid)
     if len(tiles) == 0:
