@@ -170,6 +170,8 @@ def test_evaluate_cli_writes_table_json_chart_and_names_bad_mask(tmp_path, ckpt)
     for r in report["results"].values():
         assert 0.0 <= r["miou"] <= 1.0
     assert "| wnet |" in proc.stdout and (out / "metrics.png").is_file()
+    page = (out / "report.html").read_text()  # the browser checks are in tests/test_report.py
+    assert page.count('src="report_files/') >= 2 * (1 + 1 + len(report["results"]))
     assert load_mask(root / "masks" / "0.png").shape == (32, 32)
 
 

@@ -35,11 +35,20 @@ from tqdm import tqdm
 from wnet_seg.baselines import BASELINES, segment_baseline
 from wnet_seg.data.datasets import screenshot_files
 from wnet_seg.data.degrade import Degradation, parse_degradation
-from wnet_seg.data.io import IGNORE_ID, ImageReadError, load_mask, load_rgb
+from wnet_seg.data.io import (
+    IGNORE_ID,
+    ImageReadError,
+    find_classes_file,
+    load_mask,
+    load_rgb,
+    read_classes,
+)
+from wnet_seg.hostinfo import machine_description
 from wnet_seg.inference import FrameGeometry, Segmenter, SegmentOptions, frame_geometry
 from wnet_seg.metrics import SegmentationMeter
 from wnet_seg.postprocess.crf import crf_config
 from wnet_seg.postprocess.tiles import pool_frame_labels, tile_config
+from wnet_seg.report import ReportFrame, ReportSection, write_report
 
 log = logging.getLogger("wnet_seg.evaluate")
 
@@ -71,6 +80,8 @@ class EvaluateConf:
     native_scale: str = "auto"
     degrade: str = "clean"
     limit: int | None = None
+    report: bool = True
+    report_frames: int = 64
     progress: bool = True
 
 
@@ -120,27 +131,30 @@ def score_frame(
     options: SegmentOptions,
     baselines: list[str],
     baseline_tiles: bool,
-) -> dict[str, np.ndarray]:
-    """Every method's labels of one frame, scored into ``scores``; returns them by method.
+) -> ReportFrame:
+    """Every method's labels of one frame, scored into ``scores``; returns them with their
+    per-frame mIoU (a :class:`~wnet_seg.report.ReportFrame`).
 
     The W-Net runs once (:meth:`Segmenter.segment`): its per-pixel, CRF and pooled outputs
     come from that one pass. Baselines run on the full-resolution frame; ``<name>+tiles`` pools
     their labels on the same native tile grid the W-Net's pooling uses.
     """
-    outputs: dict[str, np.ndarray] = {}
+    frame = ReportFrame(name=name, image=rgb, truth=gt)
     scores.frames += 1
+
+    def add(method: str, labels: np.ndarray, took: float) -> None:
+        frame.outputs[method] = labels
+        frame.scores[method] = scores.add(method, labels, gt, name, took)
+
     k = max(1, len(np.setdiff1d(np.unique(gt), [IGNORE_ID])))
     if segmenter is not None:
         r = segmenter.segment(rgb)
         t_net = r.seconds["geometry"] + r.seconds["network"]
-        outputs["wnet"] = r.labels
-        scores.add("wnet", r.labels, gt, name, r.seconds["network"])
+        add("wnet", r.labels, r.seconds["network"])
         if r.crf_labels is not None:
-            outputs["wnet+crf"] = r.crf_labels
-            scores.add("wnet+crf", r.crf_labels, gt, name, t_net + r.seconds["crf"])
+            add("wnet+crf", r.crf_labels, t_net + r.seconds["crf"])
         if options.tiles is not None:
-            outputs["wnet+tiles"] = r.tiled
-            scores.add("wnet+tiles", r.tiled, gt, name, t_net + r.seconds.get("tiles", 0.0))
+            add("wnet+tiles", r.tiled, t_net + r.seconds.get("tiles", 0.0))
         geo = FrameGeometry(r.scale, r.native, r.grid)
     elif options.tiles is not None and baseline_tiles:
         geo = frame_geometry(rgb, options)
@@ -148,16 +162,14 @@ def score_frame(
         t0 = time.perf_counter()
         labels = segment_baseline(b, rgb, k)
         took = time.perf_counter() - t0
-        outputs[b] = labels
-        scores.add(b, labels, gt, name, took)
+        add(b, labels, took)
         if options.tiles is not None and baseline_tiles:
             t0 = time.perf_counter()
             if geo.grid is not None:  # per-frame ids: baselines share no classes across frames
                 pooled = pool_frame_labels(geo.to_native(labels), geo.grid, options.tiles.min_share)
                 labels = geo.to_input(pooled, rgb.shape[:2])
-            outputs[f"{b}+tiles"] = labels
-            scores.add(f"{b}+tiles", labels, gt, name, took + time.perf_counter() - t0)
-    return outputs
+            add(f"{b}+tiles", labels, took + time.perf_counter() - t0)
+    return frame
 
 
 def load_pair(
@@ -167,6 +179,20 @@ def load_pair(
     rgb = load_rgb(image_path)
     gt = load_mask(mask_path, expected_hw=rgb.shape[:2])
     return condition(rgb, gt)
+
+
+def _display_name(path: Path, root: str) -> str:
+    """``path`` relative to the dataset folder (or its ``images/``), for tables and reports."""
+    for base in (Path(root) / "images", Path(root)):
+        if path.is_relative_to(base):
+            return path.relative_to(base).as_posix()
+    return path.name
+
+
+def class_names(mask_path: Path) -> dict[int, str] | None:
+    """Ground-truth class names from the ``classes.txt`` beside a mask folder, if any."""
+    found = find_classes_file(mask_path.parent)
+    return read_classes(found) if found else None
 
 
 def evaluate(conf: EvaluateConf) -> dict[str, Any]:
@@ -186,6 +212,7 @@ def evaluate(conf: EvaluateConf) -> dict[str, Any]:
     if conf.ckpt != "none":
         segmenter = Segmenter.from_checkpoint(conf.ckpt, device=conf.device, options=options)
     scores = MethodScores()
+    frames: list[ReportFrame] = []
     skipped: dict[str, str] = {}
     for image_path, mask_path in tqdm(
         pairs, desc="evaluate", unit="img", disable=not conf.progress
@@ -196,17 +223,22 @@ def evaluate(conf: EvaluateConf) -> dict[str, Any]:
             skipped[str(image_path)] = str(err)
             log.error("skipped: %s", err)
             continue
-        score_frame(
+        frame = score_frame(
             rgb,
             gt,
-            str(mask_path),
+            _display_name(image_path, conf.images),
             scores,
             segmenter=segmenter,
             options=options,
             baselines=list(conf.baselines),
             baseline_tiles=conf.baseline_tiles,
         )
+        if len(frames) < conf.report_frames:
+            frames.append(frame)
     return {
+        "frames": frames,
+        "legend": None if segmenter is None else segmenter.legend(),
+        "class_names": class_names(pairs[0][1]) if pairs else None,
         "results": scores.results(),
         "images": scores.frames,
         "condition": str(condition),
@@ -214,6 +246,34 @@ def evaluate(conf: EvaluateConf) -> dict[str, Any]:
         "checkpoint": None if segmenter is None else str(segmenter.source),
         "num_classes": None if segmenter is None else segmenter.num_classes,
     }
+
+
+def report_section(report: dict[str, Any], title: str) -> ReportSection:
+    """The HTML report's view of one evaluation: its table, frames and legends."""
+    rows = [{"method": m, **r} for m, r in report["results"].items()]
+    return ReportSection(
+        title=title,
+        columns=[*COLUMNS, ("seconds_per_image", "s/image")],
+        rows=rows,
+        frames=report.get("frames") or [],
+        legend=report.get("legend"),
+        class_names=report.get("class_names"),
+        notes=f"{report['images']} frames; checkpoint {report['checkpoint']}",
+    )
+
+
+def write_outputs(report: dict[str, Any], out: Path, title: str) -> list[Path]:
+    """``metrics.json`` (everything but the frames), ``metrics.md``, ``metrics.png`` and
+    ``report.html``; returns their paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    plain = {k: v for k, v in report.items() if k != "frames"}
+    (out / "metrics.json").write_text(json.dumps(plain, indent=2, default=str))
+    (out / "metrics.md").write_text(markdown_table(report) + "\n")
+    bar_chart(report, out / "metrics.png")
+    page = write_report(
+        out, "wnet-seg evaluation", [report_section(report, title)], machine=machine_description()
+    )
+    return [out / "metrics.json", out / "metrics.md", out / "metrics.png", page]
 
 
 def markdown_table(report: dict[str, Any]) -> str:
@@ -255,17 +315,16 @@ def _hydra_main(cfg: DictConfig) -> None:
     except (FileNotFoundError, ValueError) as err:
         log.error("%s", err)
         sys.exit(2)
-    out = Path(conf.output)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(report, indent=2))
-    table = markdown_table(report)
-    (out / "metrics.md").write_text(table + "\n")
-    bar_chart(report, out / "metrics.png")
+    written = write_outputs(report, Path(conf.output), f"{conf.images} ({report['condition']})")
+    if not conf.report:
+        written.pop()
+        (Path(conf.output) / "report.html").unlink(missing_ok=True)
     print(
-        f"{report['images']} labelled frames from {conf.images}; checkpoint {report['checkpoint']}"
+        f"{report['images']} labelled frames from {conf.images} ({report['condition']}); "
+        f"checkpoint {report['checkpoint']}"
     )
-    print(table)
-    print(f"written: {out / 'metrics.json'}, {out / 'metrics.md'}, {out / 'metrics.png'}")
+    print(markdown_table(report))
+    print("written: " + ", ".join(str(p) for p in written))
 
 
 def main() -> None:
