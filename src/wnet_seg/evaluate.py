@@ -127,7 +127,7 @@ def score_frame(
     name: str,
     scores: MethodScores,
     *,
-    segmenter: Segmenter | None,
+    segmenters: dict[str, Segmenter],
     options: SegmentOptions,
     baselines: list[str],
     baseline_tiles: bool,
@@ -135,9 +135,10 @@ def score_frame(
     """Every method's labels of one frame, scored into ``scores``; returns them with their
     per-frame mIoU (a :class:`~wnet_seg.report.ReportFrame`).
 
-    The W-Net runs once (:meth:`Segmenter.segment`): its per-pixel, CRF and pooled outputs
-    come from that one pass. Baselines run on the full-resolution frame; ``<name>+tiles`` pools
-    their labels on the same native tile grid the W-Net's pooling uses.
+    Each W-Net (``segmenters``: method-name prefix -> segmenter; ``""`` gives ``wnet``,
+    ``wnet+crf``, ``wnet+tiles``) runs once (:meth:`Segmenter.segment`): its per-pixel, CRF and
+    pooled outputs come from that one pass. Baselines run on the full-resolution frame;
+    ``<name>+tiles`` pools their labels on the same native tile grid the W-Net's pooling uses.
     """
     frame = ReportFrame(name=name, image=rgb, truth=gt)
     scores.frames += 1
@@ -147,16 +148,17 @@ def score_frame(
         frame.scores[method] = scores.add(method, labels, gt, name, took)
 
     k = max(1, len(np.setdiff1d(np.unique(gt), [IGNORE_ID])))
-    if segmenter is not None:
+    geo = None
+    for prefix, segmenter in segmenters.items():
         r = segmenter.segment(rgb)
         t_net = r.seconds["geometry"] + r.seconds["network"]
-        add("wnet", r.labels, r.seconds["network"])
+        add(f"{prefix}wnet", r.labels, r.seconds["network"])
         if r.crf_labels is not None:
-            add("wnet+crf", r.crf_labels, t_net + r.seconds["crf"])
+            add(f"{prefix}wnet+crf", r.crf_labels, t_net + r.seconds["crf"])
         if options.tiles is not None:
-            add("wnet+tiles", r.tiled, t_net + r.seconds.get("tiles", 0.0))
-        geo = FrameGeometry(r.scale, r.native, r.grid)
-    elif options.tiles is not None and baseline_tiles:
+            add(f"{prefix}wnet+tiles", r.tiled, t_net + r.seconds.get("tiles", 0.0))
+        geo = geo or FrameGeometry(r.scale, r.native, r.grid)
+    if geo is None and options.tiles is not None and baseline_tiles:
         geo = frame_geometry(rgb, options)
     for b in baselines:
         t0 = time.perf_counter()
@@ -228,7 +230,7 @@ def evaluate(conf: EvaluateConf) -> dict[str, Any]:
             gt,
             _display_name(image_path, conf.images),
             scores,
-            segmenter=segmenter,
+            segmenters={} if segmenter is None else {"": segmenter},
             options=options,
             baselines=list(conf.baselines),
             baseline_tiles=conf.baseline_tiles,

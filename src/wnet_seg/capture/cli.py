@@ -203,6 +203,7 @@ def _benchmark(args: argparse.Namespace) -> None:
                     Path(args.out) / name / split,
                     n,
                     SPLIT_SEEDS[split],
+                    size=GAMES[name].size,
                     progress=not args.no_progress,
                 )
         print(f"{name}: train/val/test {sizes} -> {args.out}/{name}")

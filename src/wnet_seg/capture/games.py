@@ -30,6 +30,7 @@ class Game:
         tile: native tile size in pixels (``None``: not a tile game).
         label_kind: what the labels describe, e.g. per tile or per sprite pixel.
         splits: default frames per benchmark split (train, val, test).
+        size: frame size of the benchmark captures (``None``: the game's own).
     """
 
     name: str
@@ -41,6 +42,7 @@ class Game:
     label_kind: str
     committable: bool
     splits: tuple[int, int, int] = (400, 32, 64)
+    size: int | None = None
 
     def capture_fn(self) -> Any:
         return importlib.import_module(self.module).capture
@@ -87,6 +89,7 @@ GAMES: dict[str, Game] = {
             extra="pip install 'wnet-seg[minigrid]'",
             module="wnet_seg.capture.minigrid",
             tile=32,
+            size=256,  # whole grids reach 800x800; benchmark frames are windows of <= 8x8 cells
             label_kind="walls/goal/lava/closed doors per tile; keys/balls/boxes/open doors/agent "
             "per sprite pixel (rest of their cell: floor)",
             committable=True,

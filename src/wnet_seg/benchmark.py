@@ -1,0 +1,243 @@
+"""``wnet-seg-benchmark``: every labelled game's test split x every condition x every method.
+
+    wnet-seg-capture benchmark --out data/bench          # the splits (once)
+    wnet-seg-benchmark                                    # the shipped checkpoint + held-out ones
+    wnet-seg-benchmark games=[minigrid] conditions=[clean,jpeg:85] limit=16
+
+For every game under ``data_dir`` (``<game>/<split>/{images,masks}``) and every condition of
+:mod:`wnet_seg.data.degrade`, the frames are degraded (masks nearest-neighbour) and scored like
+``wnet-seg-evaluate`` does (:func:`wnet_seg.evaluate.score_frame`): each checkpoint's W-Net (per
+pixel, + CRF if asked, the default tile-pooled output), the classical baselines (+ tiles) and the
+no-learning identity baselines, all in one table. ``checkpoints`` maps a label to a path; a
+``{game}`` in a path is that game's file, e.g. ``checkpoints/heldout/{game}.ckpt``, the checkpoint
+trained on every other game (the held-out-game protocol: ``docs/benchmark.md``); a missing file
+leaves the label out for that game. Writes ``benchmark.json``, ``benchmark.md`` and
+``report.html`` to ``output`` and prints the tables.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+
+from wnet_seg.baselines import BASELINES
+from wnet_seg.data.degrade import CONDITIONS, parse_degradation
+from wnet_seg.data.io import ImageReadError
+from wnet_seg.evaluate import (
+    COLUMNS,
+    MethodScores,
+    class_names,
+    labelled_pairs,
+    load_pair,
+    score_frame,
+)
+from wnet_seg.hostinfo import machine_description
+from wnet_seg.inference import Segmenter, SegmentOptions
+from wnet_seg.postprocess.crf import crf_config
+from wnet_seg.postprocess.tiles import tile_config
+from wnet_seg.report import ReportSection, write_report
+
+log = logging.getLogger("wnet_seg.benchmark")
+
+
+@dataclass
+class BenchmarkConf:
+    data_dir: str = "data/bench"
+    split: str = "test"
+    games: list[str] = field(
+        default_factory=lambda: ["crafter", "craftax", "craftax-classic", "minigrid", "tetris"]
+    )
+    conditions: list[str] = field(default_factory=lambda: list(CONDITIONS))
+    checkpoints: dict[str, str | None] = field(
+        default_factory=lambda: {"shipped": None, "heldout": "checkpoints/heldout/{game}.ckpt"}
+    )
+    baselines: list[str] = field(
+        default_factory=lambda: ["kmeans_rgb", "kmeans_rgb_localmean", "felzenszwalb", "slic"]
+    )
+    crf: bool = False
+    crf_params: dict[str, Any] = field(default_factory=dict)
+    tiles: str = "auto"
+    tiles_params: dict[str, Any] = field(default_factory=dict)
+    baseline_tiles: bool = True
+    native_scale: str = "auto"
+    limit: int | None = None
+    output: str = "docs/benchmark"
+    report: bool = True
+    report_frames: int = 3
+    device: str = "cpu"
+    progress: bool = True
+
+
+ConfigStore.instance().store(name="benchmark_schema", node=BenchmarkConf)
+
+
+def available_games(conf: BenchmarkConf) -> list[str]:
+    """The configured games whose split folder exists (others are reported and skipped)."""
+    found = []
+    for game in conf.games:
+        if (Path(conf.data_dir) / game / conf.split / "masks").is_dir():
+            found.append(game)
+        else:
+            log.warning("no %s/%s/%s/masks: skipping %s", conf.data_dir, game, conf.split, game)
+    if not found:
+        raise FileNotFoundError(
+            f"no game of {conf.games} has a {conf.split} split under {conf.data_dir} "
+            "(wnet-seg-capture benchmark --out DIR writes them)"
+        )
+    return found
+
+
+def _segmenters(conf: BenchmarkConf, game: str, options: SegmentOptions) -> dict[str, Segmenter]:
+    """Fresh segmenters (ids per game and condition) for the checkpoints that exist for ``game``."""
+    out = {}
+    for label, path in conf.checkpoints.items():
+        resolved = None if path is None else Path(str(path).format(game=game))
+        if resolved is not None and not resolved.is_file():
+            continue
+        out[f"{label}/"] = Segmenter.from_checkpoint(resolved, device=conf.device, options=options)
+    return out
+
+
+def run_benchmark(conf: BenchmarkConf) -> dict[str, Any]:
+    """Score every game x condition; returns ``{"runs": [...], "games": [...], ...}``."""
+    unknown = [b for b in conf.baselines if b not in BASELINES]
+    if unknown:
+        raise ValueError(f"unknown baselines {unknown}; choose from {sorted(BASELINES)}")
+    conditions = [parse_degradation(c) for c in conf.conditions]
+    crf = crf_config(conf.crf_params)
+    options = SegmentOptions(
+        crf=crf if conf.crf else None,
+        tiles=tile_config(conf.tiles, conf.tiles_params),
+        native_scale=conf.native_scale,
+    )
+    runs = []
+    for game in available_games(conf):
+        root = Path(conf.data_dir) / game / conf.split
+        pairs = labelled_pairs(str(root), None, conf.limit)
+        names = class_names(pairs[0][1])
+        for condition in conditions:
+            segmenters = _segmenters(conf, game, options)
+            scores, frames, skipped = MethodScores(), [], {}
+            t0 = time.perf_counter()
+            desc = f"{game} {condition}"
+            for image_path, mask_path in tqdm(pairs, desc=desc, disable=not conf.progress):
+                try:
+                    rgb, gt = load_pair(image_path, mask_path, condition)
+                except ImageReadError as err:
+                    skipped[str(image_path)] = str(err)
+                    continue
+                frame = score_frame(
+                    rgb,
+                    gt,
+                    image_path.name,
+                    scores,
+                    segmenters=segmenters,
+                    options=options,
+                    baselines=list(conf.baselines),
+                    baseline_tiles=conf.baseline_tiles,
+                )
+                if len(frames) < conf.report_frames:
+                    frames.append(frame)
+            runs.append(
+                {
+                    "game": game,
+                    "condition": str(condition),
+                    "images": scores.frames,
+                    "seconds": time.perf_counter() - t0,
+                    "results": scores.results(),
+                    "skipped": skipped,
+                    "checkpoints": {k: str(s.source) for k, s in segmenters.items()},
+                    "frames": frames,
+                    "class_names": names,
+                }
+            )
+            log.info(
+                "%s %s: %d frames in %.0f s", game, condition, scores.frames, runs[-1]["seconds"]
+            )
+    return {
+        "runs": runs,
+        "machine": machine_description(),
+        "split": conf.split,
+        "data_dir": conf.data_dir,
+    }
+
+
+def _cell(r: dict[str, float] | None) -> str:
+    if r is None:
+        return "-"
+    f = [("n/a" if math.isnan(r[k]) else f"{r[k]:.3f}") for k in ("miou", "miou_dataset")]
+    return f"{f[0]} / {f[1]}"
+
+
+def markdown_tables(bench: dict[str, Any]) -> str:
+    """One table per game: methods x conditions, each cell per-image / dataset mIoU."""
+    out = []
+    games = list(dict.fromkeys(r["game"] for r in bench["runs"]))
+    for game in games:
+        runs = [r for r in bench["runs"] if r["game"] == game]
+        methods = list(dict.fromkeys(m for r in runs for m in r["results"]))
+        head = "| method | " + " | ".join(r["condition"] for r in runs) + " |"
+        lines = [f"### {game} ({runs[0]['images']} {bench['split']} frames)", "", head]
+        lines.append("|" + "---|" * (len(runs) + 1))
+        for m in methods:
+            lines.append(f"| {m} | " + " | ".join(_cell(r["results"].get(m)) for r in runs) + " |")
+        out.append("\n".join(lines))
+    out.append(f"mIoU per image / dataset-level. Machine: {bench['machine']}.")
+    return "\n\n".join(out)
+
+
+def write_benchmark(bench: dict[str, Any], out: Path, report: bool = True) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    plain = {
+        **bench,
+        "runs": [{k: v for k, v in r.items() if k != "frames"} for r in bench["runs"]],
+    }
+    (out / "benchmark.json").write_text(json.dumps(plain, indent=2, default=str) + "\n")
+    (out / "benchmark.md").write_text(markdown_tables(bench) + "\n")
+    written = [out / "benchmark.json", out / "benchmark.md"]
+    if report:
+        sections = [
+            ReportSection(
+                title=f"{r['game']} — {r['condition']}",
+                columns=[*COLUMNS, ("seconds_per_image", "s/image")],
+                rows=[{"method": m, **v} for m, v in r["results"].items()],
+                frames=r["frames"],
+                class_names=r["class_names"],
+                notes=f"{r['images']} frames, {r['seconds']:.0f} s",
+            )
+            for r in bench["runs"]
+        ]
+        written.append(write_report(out, "wnet-seg benchmark", sections, machine=bench["machine"]))
+    return written
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="benchmark")
+def _hydra_main(cfg: DictConfig) -> None:
+    conf: BenchmarkConf = OmegaConf.to_object(cfg)  # type: ignore[assignment]
+    try:
+        bench = run_benchmark(conf)
+    except (FileNotFoundError, ValueError, RuntimeError) as err:
+        log.error("%s", err)
+        sys.exit(2)
+    written = write_benchmark(bench, Path(conf.output), conf.report)
+    print(markdown_tables(bench))
+    print("written: " + ", ".join(str(p) for p in written))
+
+
+def main() -> None:
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()
