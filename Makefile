@@ -12,7 +12,7 @@ $(PY):
 
 # Reinstall when the project metadata changes. Editable, so `src/` edits need no reinstall.
 $(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e '.[dev,sweep]'
+	$(PY) -m pip install -q -e '.[dev,sweep,minigrid]'
 	touch $(STAMP)
 
 venv: $(STAMP)
