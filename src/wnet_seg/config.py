@@ -272,7 +272,13 @@ class DataConf:
     when present), split train/val by ``split_seed``; masks (``masks_dir`` or ``path/masks``) with
     the same relative names are used for validation metrics only. ``val_path`` validates on a
     separate folder instead of a split of ``path`` (e.g. held-out worlds, with masks);
-    ``extra_paths`` adds the images of more folders to training (e.g. frames of other games).
+    ``extra_paths`` adds the images of more folders to training (e.g. frames of other games),
+    ``balance`` repeats the smaller folders so each gives as many samples per epoch as the
+    largest, ``extra_val_paths`` adds labelled validation folders (each with its classes.txt).
+    Training augmentations (images only; masks never change): with probability ``augment_prob``
+    a condition drawn from ``augment`` (non-resizing :mod:`wnet_seg.data.degrade` specs, e.g.
+    ``jpeg:85``), and with probability ``colour_jitter`` a new palette (channels permuted, each
+    channel through a random gamma in [0.6, 1.6]).
     ``max_train_images`` keeps the first N training images of ``path`` (sorted names);
     ``cache`` keeps decoded frames in memory (each process, each worker) instead of reading
     them again every epoch. Images reach the model in [0, 1]; ``mean``/``std`` normalize them
@@ -294,7 +300,12 @@ class DataConf:
     aug: bool = True
     val_fraction: float = 0.1
     val_path: str | None = None
+    extra_val_paths: list[str] = field(default_factory=list)
     extra_paths: list[str] = field(default_factory=list)
+    balance: bool = False
+    augment: list[str] = field(default_factory=list)
+    augment_prob: float = 0.0
+    colour_jitter: float = 0.0
     max_val_images: int | None = 64
     max_train_images: int | None = None
     cache: bool = False
@@ -327,6 +338,16 @@ class DataConf:
             ">= 1 or null",
             self.max_val_images,
         )
+        _check(0 <= self.augment_prob <= 1, "data.augment_prob", "in [0, 1]", self.augment_prob)
+        _check(0 <= self.colour_jitter <= 1, "data.colour_jitter", "in [0, 1]", self.colour_jitter)
+        from wnet_seg.data.degrade import parse_degradation
+
+        for spec in self.augment:
+            try:
+                d = parse_degradation(spec)
+            except ValueError as err:
+                raise ConfigError(f"data.augment: {err}") from None
+            _check(d.scale == 1, "data.augment", "conditions that keep the frame size", spec)
         _check(
             self.max_train_images is None or self.max_train_images >= 1,
             "data.max_train_images",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import ConcatDataset, DataLoader
 
 from wnet_seg.config import DataConf
 from wnet_seg.data.datasets import (
@@ -84,9 +84,15 @@ class WNetDataModule(pl.LightningDataModule):
         if c.max_train_images is not None:
             files, masks = files[: c.max_train_images], masks[: c.max_train_images]
         common["valid_ids"] = declared_class_ids(resolve_image_root(c.path, c.masks_dir)[1])
+        sources = [(files, masks)]
         for extra in c.extra_paths:  # more (unlabelled) training frames, e.g. other games
             more, _ = screenshot_files(extra, None)
-            files, masks = files + more, masks + [None] * len(more)
+            sources.append((more, [None] * len(more)))
+        if c.balance:  # every folder as many samples per epoch as the largest one
+            largest = max(len(f) for f, _ in sources)
+            sources = [(_repeat(f, largest), _repeat(m, largest)) for f, m in sources]
+        files = [f for fs, _ in sources for f in fs]
+        masks = [m for _, ms in sources for m in ms]
         if c.val_path:
             self._setup_separate_val(files, masks, common)
             return
@@ -104,6 +110,7 @@ class WNetDataModule(pl.LightningDataModule):
             crop_size=c.crop_size,
             aug=c.aug,
             **common,
+            **self._augment(),
         )
         val = val_idx or train_idx[:1]
         try:
@@ -117,27 +124,34 @@ class WNetDataModule(pl.LightningDataModule):
         )
         log.info("screenshots: %d train / %d val images under %s", len(train_idx), len(val), c.path)
 
+    def _augment(self) -> dict:
+        c = self.cfg
+        return dict(augment=c.augment, augment_prob=c.augment_prob, colour_jitter=c.colour_jitter)
+
     def _setup_separate_val(self, files: list, masks: list, common: dict) -> None:
         """Train on every image under ``path``; validate on ``val_path`` (e.g. other worlds/games)."""
         c = self.cfg
         first_readable(files, f"image files under {c.path}")
         self.train_set = ImageDataset(
-            files, masks, train=True, crop_size=c.crop_size, aug=c.aug, **common
+            files, masks, train=True, crop_size=c.crop_size, aug=c.aug, **common, **self._augment()
         )
-        vfiles, vmasks = screenshot_files(c.val_path, None)
-        first_readable(vfiles, f"validation images under {c.val_path}")
-        if c.max_val_images is not None:
-            vfiles, vmasks = vfiles[: c.max_val_images], vmasks[: c.max_val_images]
-        vcommon = dict(
-            common, valid_ids=declared_class_ids(resolve_image_root(c.val_path, None)[1])
-        )
-        self.val_set = ImageDataset(vfiles, vmasks, train=False, **vcommon)
+        sets = []
+        for folder in [c.val_path, *c.extra_val_paths]:
+            vfiles, vmasks = screenshot_files(folder, None)
+            first_readable(vfiles, f"validation images under {folder}")
+            if c.max_val_images is not None:
+                vfiles, vmasks = vfiles[: c.max_val_images], vmasks[: c.max_val_images]
+            ids = declared_class_ids(resolve_image_root(folder, None)[1])  # each game its own
+            sets.append(ImageDataset(vfiles, vmasks, train=False, **dict(common, valid_ids=ids)))
+        self.val_set = sets[0] if len(sets) == 1 else ImageDatasets(sets)
         log.info(
-            "screenshots: %d train images under %s, %d val under %s",
+            "screenshots: %d train images under %s (+%d folders), %d val under %s (+%d folders)",
             len(files),
             c.path,
-            len(vfiles),
+            len(c.extra_paths),
+            len(self.val_set),
             c.val_path,
+            len(c.extra_val_paths),
         )
 
     def train_dataloader(self) -> DataLoader:
@@ -177,3 +191,21 @@ class WNetDataModule(pl.LightningDataModule):
     @property
     def skipped_files(self) -> int:
         return sum(len(d.skipped) for d in (self.train_set, self.val_set) if d is not None)
+
+
+def _repeat(items: list, n: int) -> list:
+    """``items`` cycled to length ``n`` (``n >= len(items)``)."""
+    return [items[i % len(items)] for i in range(n)]
+
+
+class ImageDatasets(ConcatDataset):
+    """Several :class:`ImageDataset` s as one (e.g. validation folders of several games, each
+    checked against its own ``classes.txt``); skipped files are reported for all of them."""
+
+    @property
+    def skip_reasons(self) -> dict:
+        return {k: v for d in self.datasets for k, v in d.skip_reasons.items()}
+
+    @property
+    def skipped(self) -> set:
+        return set(self.skip_reasons)

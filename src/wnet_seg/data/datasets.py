@@ -24,7 +24,7 @@ import torch
 from torch.utils.data import Dataset, get_worker_info
 
 from wnet_seg.data.io import IGNORE_ID, ImageReadError, list_images, load_mask, load_rgb
-from wnet_seg.data.transforms import center_crop, nearest_upscale, train_transform
+from wnet_seg.data.transforms import center_crop, nearest_upscale, palette_jitter, train_transform
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,9 @@ class ImageDataset(Dataset):
         seed: int = 0,
         valid_ids: Collection[int] | None = None,
         cache: bool = False,
+        augment: Sequence[str] = (),
+        augment_prob: float = 0.0,
+        colour_jitter: float = 0.0,
     ) -> None:
         self.files = [Path(f) for f in files]
         if not self.files:
@@ -110,8 +113,12 @@ class ImageDataset(Dataset):
         self.valid_ids = None if valid_ids is None else frozenset(valid_ids)
         # Files found bad in this process: path -> reason. Never retried.
         self.skip_reasons: dict[Path, str] = {}
-        # Decoded (image, mask) per file index when ``cache`` (frames are small; read once).
-        self._cache: dict[int, tuple[np.ndarray, np.ndarray | None]] | None = {} if cache else None
+        # Decoded (image, mask) per file when ``cache`` (frames are small; read once).
+        self._cache: dict[Path, tuple[np.ndarray, np.ndarray | None]] | None = {} if cache else None
+        from wnet_seg.data.degrade import parse_degradation
+
+        self.augment = [parse_degradation(a) for a in augment]
+        self.augment_prob, self.colour_jitter = augment_prob, colour_jitter
 
     @property
     def skipped(self) -> set[Path]:
@@ -124,11 +131,12 @@ class ImageDataset(Dataset):
     def load(self, i: int) -> tuple[np.ndarray, np.ndarray | None]:
         """Read file ``i`` (modulo the list) as (uint8 image, mask or None), at model resolution."""
         i %= len(self.files)
-        if self._cache is not None and i in self._cache:
-            return self._cache[i]
+        key = self.files[i]
+        if self._cache is not None and key in self._cache:
+            return self._cache[key]
         pair = self._read(i)
         if self._cache is not None:
-            self._cache[i] = pair
+            self._cache[key] = pair
         return pair
 
     def _read(self, i: int) -> tuple[np.ndarray, np.ndarray | None]:
@@ -190,6 +198,10 @@ class ImageDataset(Dataset):
             image, mask = train_transform(
                 image, mask, crop_size=self.crop_size, aug=self.aug, rng=rng
             )
+            if self.augment and rng.random() < self.augment_prob:
+                image = self.augment[int(rng.integers(len(self.augment)))](image)[0]
+            if rng.random() < self.colour_jitter:
+                image = palette_jitter(image, rng)
         elif self.eval_crop is not None:
             image, mask = center_crop(image, mask, self.eval_crop)
         if mask is None:

@@ -84,3 +84,15 @@ def train_transform(
     if aug:
         image, mask = random_flip(image, mask, rng)
     return np.ascontiguousarray(image), None if mask is None else np.ascontiguousarray(mask)
+
+
+def palette_jitter(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The same frame in another palette: channels permuted, each through a random gamma in
+    [0.6, 1.6]. Equal colours stay equal and different ones (almost always) different, so the
+    textures and tile repeats survive while the colours are new (games the network never saw)."""
+    lut = np.arange(256, dtype=np.float64) / 255.0
+    tables = [np.round(255.0 * lut ** rng.uniform(0.6, 1.6)).astype(np.uint8) for _ in range(3)]
+    order = rng.permutation(3)
+    return np.ascontiguousarray(
+        np.stack([tables[c][image[..., o]] for c, o in enumerate(order)], -1)
+    )
