@@ -12,7 +12,7 @@ $(PY):
 
 # Reinstall when the project metadata changes. Editable, so `src/` edits need no reinstall.
 $(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e '.[dev,sweep,minigrid]'
+	$(PY) -m pip install -q -e '.[dev,sweep,minigrid,craftax]'
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -69,7 +69,7 @@ GAMES: dict[str, Game] = {
             extra="pip install 'wnet-seg[craftax]' (craftax + jax on CPU)",
             module="wnet_seg.capture.craftax",
             tile=16,
-            label_kind="blocks per tile; mobs/items per opaque sprite pixel",
+            label_kind="blocks per tile; items/player/mobs/projectiles per opaque sprite pixel",
             committable=True,
         ),
         Game(
@@ -79,7 +79,7 @@ GAMES: dict[str, Game] = {
             extra="pip install 'wnet-seg[craftax]' (craftax + jax on CPU)",
             module="wnet_seg.capture.craftax_classic",
             tile=16,
-            label_kind="blocks per tile; mobs per opaque sprite pixel",
+            label_kind="blocks per tile; player/mobs/arrows per opaque sprite pixel",
             committable=True,
         ),
         Game(
