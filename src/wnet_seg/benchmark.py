@@ -44,6 +44,7 @@ from wnet_seg.evaluate import (
 )
 from wnet_seg.hostinfo import machine_description
 from wnet_seg.inference import Segmenter, SegmentOptions
+from wnet_seg.logs import quiet_lightning
 from wnet_seg.postprocess.crf import crf_config
 from wnet_seg.postprocess.tiles import tile_config
 from wnet_seg.report import ReportSection, write_report
@@ -224,6 +225,7 @@ def write_benchmark(bench: dict[str, Any], out: Path, report: bool = True) -> li
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="benchmark")
 def _hydra_main(cfg: DictConfig) -> None:
+    quiet_lightning()
     conf: BenchmarkConf = OmegaConf.to_object(cfg)  # type: ignore[assignment]
     try:
         bench = run_benchmark(conf)

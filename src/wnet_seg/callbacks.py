@@ -111,7 +111,7 @@ class LastCheckpoint(Checkpoint):
                 bad,
             )
             return False
-        trainer.save_checkpoint(self.path)
+        trainer.save_checkpoint(self.path, weights_only=False)  # full state; says so (no log line)
         self._saved_step = trainer.global_step
         log.info("saved %s at global step %d (%s)", self.path, trainer.global_step, reason)
         return True

@@ -45,6 +45,7 @@ from wnet_seg.data.io import (
 )
 from wnet_seg.hostinfo import machine_description
 from wnet_seg.inference import FrameGeometry, Segmenter, SegmentOptions, frame_geometry
+from wnet_seg.logs import quiet_lightning
 from wnet_seg.metrics import SegmentationMeter
 from wnet_seg.postprocess.crf import crf_config
 from wnet_seg.postprocess.tiles import pool_frame_labels, tile_config
@@ -311,6 +312,7 @@ def bar_chart(report: dict[str, Any], path: Path) -> None:
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
 def _hydra_main(cfg: DictConfig) -> None:
+    quiet_lightning()
     conf: EvaluateConf = OmegaConf.to_object(cfg)  # type: ignore[assignment]
     try:
         report = evaluate(conf)

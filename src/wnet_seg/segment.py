@@ -1,39 +1,63 @@
-"""Segment a file or a folder of screenshots with a trained W-Net.
+"""Segment a file or a folder of screenshots with a trained W-Net, on any number of processes.
 
     wnet-seg-segment input=shots/ output=out/                 # the shipped checkpoint
     wnet-seg-segment input=frame.png output=out/ crf=true ckpt=run/checkpoints/last.ckpt
     wnet-seg-segment input=shots/ output=out/ tiles=off       # per-pixel W-Net classes only
+    wnet-seg-segment input=frames/ output=out/ trainer=ddp trainer.devices=8 batch_size=64
+    wnet-seg-segment input=frames/ output=out/ trainer=ddp_cpu data.num_workers=2
 
 Writes ``output/masks/<relative path>.png`` (single-channel uint8 label ids, the input's exact
 H x W), ``output/overlays/<relative path>.png``, ``output/frames.jsonl`` (one JSON object per
-frame: file, native scale, tile grid found; :meth:`wnet_seg.inference.SegmentResult.record`) and
+frame: file, native scale, tile grid found; :meth:`wnet_seg.inference.SegmentResult.record`),
 ``output/labels.json`` (what each id is: a W-Net class ``< K``, or a tile signature ``>= K``
-listing the W-Net classes it mixes; see :mod:`wnet_seg.postprocess.tiles`). Every frame goes
-through :class:`wnet_seg.inference.Segmenter`. A file that cannot be read or segmented is reported
-by name and skipped; the exit code is non-zero at the end if any file failed.
+listing the W-Net classes it mixes) and ``output/failures.jsonl`` (every file that could not be
+read or segmented, with the reason; the exit code is then 1). Every frame goes through
+:class:`wnet_seg.inference.Segmenter` inside Lightning's predict loop
+(:mod:`wnet_seg.prediction`), so ``trainer=...`` spreads a folder over processes, GPUs and nodes
+with identical outputs, and a rerun skips the frames already done (``overwrite=true`` redoes all).
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import os
+import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import hydra
+import pytorch_lightning as pl
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
-from PIL import Image
-from tqdm import tqdm
+from torch.utils.data import DataLoader
 
-from wnet_seg.data.io import ImageReadError, list_images, load_rgb, save_mask
-from wnet_seg.inference import Segmenter, overlay
+from wnet_seg.data.io import list_images
+from wnet_seg.inference import Segmenter
+from wnet_seg.logs import quiet_lightning
 from wnet_seg.postprocess.crf import crf_config
-from wnet_seg.postprocess.tiles import tile_config
+from wnet_seg.postprocess.tiles import SignatureIds, tile_config
+from wnet_seg.prediction import (
+    WORK,
+    FolderFrames,
+    FramesPerSecond,
+    FrameWriter,
+    Layout,
+    SegmentPredictor,
+    collate,
+    finalize,
+)
 
 log = logging.getLogger("wnet_seg.segment")
+
+# Lightning Trainer arguments that matter for the predict loop (the trainer group has more).
+PREDICT_TRAINER_KEYS = ("accelerator", "devices", "num_nodes", "strategy", "precision")
+
+
+@dataclass
+class LoaderConf:
+    num_workers: int = 0
 
 
 @dataclass
@@ -45,101 +69,119 @@ class SegmentConf:
     crf_params: dict[str, Any] = field(default_factory=dict)
     tiles: str = "auto"
     tiles_params: dict[str, Any] = field(default_factory=dict)
-    device: str = "cpu"
-    batch_size: int = 1
+    batch_size: int = 8
     native_scale: str = "auto"
     window: int = 512
     overlap: int = 32
+    overlays: bool = True
     overlay_alpha: float = 0.5
+    overwrite: bool = False
     progress: bool = True
+    data: LoaderConf = field(default_factory=LoaderConf)
+    trainer: dict[str, Any] = field(default_factory=dict)
 
 
 ConfigStore.instance().store(name="segment_schema", node=SegmentConf)
 
 
-def run_segment(conf: SegmentConf) -> dict[str, Any]:
-    """Segment every image of ``conf.input``; return ``{"ok": [...], "failed": {path: reason}}``."""
-    if conf.batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {conf.batch_size}")
-    src = Path(conf.input)
-    files = list_images(src)
-    if not files:
-        raise FileNotFoundError(f"no images (png/jpg/bmp/gif/webp) under {src}")
+def _launching_process() -> bool:
+    """False in the processes a DDP launcher (Lightning, torchrun, SLURM) starts for ranks > 0."""
+    return all(int(os.environ.get(k, "0")) == 0 for k in ("LOCAL_RANK", "NODE_RANK", "GROUP_RANK"))
+
+
+def clear_outputs(out: Path) -> None:
+    """``overwrite=true``: forget every earlier result under ``out``."""
+    for name in ("masks", "overlays", WORK):
+        shutil.rmtree(out / name, ignore_errors=True)
+    for name in ("labels.json", "frames.jsonl", "failures.jsonl"):
+        (out / name).unlink(missing_ok=True)
+
+
+def build_segmenter(conf: SegmentConf) -> Segmenter:
     crf = crf_config(conf.crf_params)  # checked even with crf=false: a typo is an error
     seg = Segmenter.from_checkpoint(
         conf.ckpt,
-        device=conf.device,
         crf=crf if conf.crf else None,
         tiles=tile_config(conf.tiles, conf.tiles_params),
         native_scale=conf.native_scale,
         window=conf.window,
         overlap=conf.overlap,
     )
-    out = Path(conf.output)
-    out.mkdir(parents=True, exist_ok=True)
-    ok: list[str] = []
-    failed: dict[str, str] = {}
-    records = []
-    bar = tqdm(total=len(files), desc="segment", unit="img", disable=not conf.progress)
-    for start in range(0, len(files), conf.batch_size):
-        loaded = []
-        for path in files[start : start + conf.batch_size]:
-            try:
-                loaded.append((path, load_rgb(path)))
-            except ImageReadError as err:
-                failed[str(path)] = str(err)
-                log.error("failed: %s", err)
-        try:
-            results = seg.segment_batch([rgb for _, rgb in loaded])
-        except (ValueError, RuntimeError) as err:  # retry one by one to isolate the bad frame
-            log.warning("batch failed (%s); segmenting its frames one by one", err)
-            results = [None] * len(loaded)
-        for (path, rgb), result in zip(loaded, results, strict=True):
-            rel = path.relative_to(src) if src.is_dir() else Path(path.name)
-            try:
-                result = result or seg.segment(rgb)
-                save_mask(result.output, (out / "masks" / rel).with_suffix(".png"))
-                ov = (out / "overlays" / rel).with_suffix(".png")
-                ov.parent.mkdir(parents=True, exist_ok=True)
-                Image.fromarray(overlay(rgb, result.output, conf.overlay_alpha)).save(ov)
-                records.append(result.record(rel.as_posix()))
-                ok.append(str(path))
-            except (ValueError, RuntimeError, OSError) as err:
-                failed[str(path)] = str(err)
-                log.error("failed: %s: %s", path, err)
-        bar.update(min(conf.batch_size, len(files) - start))
-    bar.close()
-    (out / "frames.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    legend = seg.legend()
-    overflowed = legend["tiles_given_dominant_class_after_ids_ran_out"]
-    if overflowed:
-        log.warning(
-            "%d tile(s) had a new class mixture after the 8-bit ids ran out; they took their "
-            "dominant W-Net class (segment fewer, more similar frames per run to avoid this)",
-            overflowed,
-        )
-    (out / "labels.json").write_text(json.dumps(legend, indent=2))
-    log.info("segmented %d file(s) into %s; %d failed", len(ok), out, len(failed))
+    # Unbounded process-local ids; finalize() makes them global and 8-bit.
+    seg.signature_ids = SignatureIds(seg.num_classes, max_id=None)
+    return seg
+
+
+def run_segment(conf: SegmentConf) -> dict[str, Any]:
+    """Segment every image of ``conf.input`` not done yet; return counts and failures (rank 0)."""
+    if conf.batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {conf.batch_size}")
+    if conf.data.num_workers < 0:
+        raise ValueError(f"data.num_workers must be >= 0, got {conf.data.num_workers}")
+    src = Path(conf.input)
+    files = list_images(src)
+    if not files:
+        raise FileNotFoundError(f"no images (png/jpg/bmp/gif/webp) under {src}")
+    layout = Layout(conf.output)
+    if conf.overwrite and _launching_process():
+        clear_outputs(layout.out)
+    rels = [f.relative_to(src).as_posix() if src.is_dir() else f.name for f in files]
+    todo = [r for r in rels if not layout.done(r)]
+    seg = build_segmenter(conf)
+    layout.out.mkdir(parents=True, exist_ok=True)
+    writer = FrameWriter(layout, src, conf.overlay_alpha, conf.overlays)
+    if not todo:  # everything segmented: at most the final masks are missing
+        summary = finalize(layout, src, seg.num_classes, 0, 1, _alpha(conf))
+        return {**summary, "segmented": 0, "already_done": len(rels), "rank": 0}
+    kwargs = {k: v for k, v in conf.trainer.items() if k in PREDICT_TRAINER_KEYS}
+    trainer = pl.Trainer(
+        **kwargs,
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=conf.progress,
+        callbacks=[writer, *([FramesPerSecond()] if conf.progress else [])],
+    )
+    loader = DataLoader(
+        FolderFrames(src, todo),
+        batch_size=conf.batch_size,
+        shuffle=False,
+        num_workers=conf.data.num_workers,
+        collate_fn=collate,
+    )
+    trainer.predict(SegmentPredictor(seg), dataloaders=loader, return_predictions=False)
     return {
-        "ok": ok,
-        "failed": failed,
+        **writer.summary,
+        "segmented": writer.written,
+        "already_done": len(rels) - len(todo),
+        "rank": trainer.global_rank,
         "checkpoint": str(seg.source),
-        "num_classes": seg.num_classes,
     }
+
+
+def _alpha(conf: SegmentConf) -> float | None:
+    return conf.overlay_alpha if conf.overlays else None
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="segment")
 def _hydra_main(cfg: DictConfig) -> None:
+    quiet_lightning()
     conf: SegmentConf = OmegaConf.to_object(cfg)  # type: ignore[assignment]
     try:
         result = run_segment(conf)
     except (FileNotFoundError, ValueError, RuntimeError) as err:
         log.error("%s", err)
         sys.exit(2)
-    print(f"{len(result['ok'])} segmented, {len(result['failed'])} failed -> {conf.output}")
-    for path, reason in result["failed"].items():
-        print(f"FAILED {path}: {reason}", file=sys.stderr)
-    if result["failed"]:
+    if result["rank"] != 0:
+        return
+    failures = result.get("failures", {})
+    print(
+        f"{result.get('frames', 0)} frames segmented in {conf.output} ({result['segmented']} in "
+        f"this run, {result['already_done']} already done), {len(failures)} failed"
+    )
+    for rel, row in failures.items():
+        print(f"FAILED {rel}: {row['reason']}", file=sys.stderr)
+    if failures:
         sys.exit(1)
 
 

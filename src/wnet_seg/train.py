@@ -28,6 +28,7 @@ from wnet_seg.data.datamodule import WNetDataModule
 from wnet_seg.data.datasets import DatasetError
 from wnet_seg.data.io import ImageReadError
 from wnet_seg.lightning_module import WNetModule
+from wnet_seg.logs import quiet_lightning
 from wnet_seg.panels import write_segmentations
 
 log = logging.getLogger("wnet_seg.train")
@@ -193,6 +194,7 @@ def main(cfg: DictConfig) -> float | None:
     In a multirun a failure is raised (Hydra records the job, or Optuna the trial, as failed and
     the sweep goes on); a single run exits with status 2 on a config error.
     """
+    quiet_lightning()
     from wnet_seg.distributed import ddp_multirun_job, in_multirun
 
     sweeping = in_multirun()

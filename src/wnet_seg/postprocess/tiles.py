@@ -192,6 +192,13 @@ class SignatureIds:
     max_id: int | None = MAX_ID - 1  # 255 is the ignore id of masks; None: unbounded
     table: dict[tuple[int, ...], int] = field(default_factory=dict)
     overflowed: int = 0
+    # Per mixed signature: how many of its tiles had each dominant class (see ``dominant``).
+    dominants: dict[tuple[int, ...], dict[int, int]] = field(default_factory=dict, repr=False)
+
+    def dominant(self, signature: tuple[int, ...]) -> int:
+        """The class that dominated most tiles of ``signature`` (its first class if unseen)."""
+        counts = self.dominants.get(signature)
+        return max(counts, key=lambda c: (counts[c], -c)) if counts else signature[0]
 
     def assign(self, signature: tuple[int, ...], dominant: int) -> int:
         """Id of ``signature`` (classes sorted); a single class keeps its own id.
@@ -201,6 +208,8 @@ class SignatureIds:
         """
         if len(signature) == 1:
             return signature[0]
+        seen = self.dominants.setdefault(signature, {})
+        seen[dominant] = seen.get(dominant, 0) + 1
         got = self.table.get(signature)
         if got is not None:
             return got
