@@ -38,7 +38,7 @@ def test_every_game_condition_and_method_in_one_table(tmp_path):
         data_dir=str(data),
         games=["alpha", "beta", "missing"],
         conditions=["clean", "nearest:2", "jpeg:85"],
-        checkpoints={"shipped": str(shipped), "heldout": str(ckpts / "heldout-{game}.ckpt")},
+        checkpoints={"shipped": str(shipped), "heldout": str(ckpts / "heldout-{family}.ckpt")},
         baselines=["kmeans_rgb"],
         progress=False,
         report=False,

@@ -9,9 +9,10 @@ For every game under ``data_dir`` (``<game>/<split>/{images,masks}``) and every 
 ``wnet-seg-evaluate`` does (:func:`wnet_seg.evaluate.score_frame`): each checkpoint's W-Net (per
 pixel, + CRF if asked, the default tile-pooled output), the classical baselines (+ tiles) and the
 no-learning identity baselines, all in one table. ``checkpoints`` maps a label to a path; a
-``{game}`` in a path is that game's file, e.g. ``checkpoints/heldout/{game}.ckpt``, the checkpoint
-trained on every other game (the held-out-game protocol: ``docs/benchmark.md``); a missing file
-leaves the label out for that game. Writes ``benchmark.json``, ``benchmark.md`` and
+``{game}`` in a path is that game, ``{family}`` its art family (``families``: games sharing
+their textures are held out together), e.g. ``checkpoints/heldout/{family}.ckpt``, the
+checkpoint trained without that family (the held-out-game protocol); a missing file leaves the
+label out for that game. Writes ``benchmark.json``, ``benchmark.md`` and
 ``report.html`` to ``output`` and prints the tables.
 """
 
@@ -61,7 +62,11 @@ class BenchmarkConf:
     )
     conditions: list[str] = field(default_factory=lambda: list(CONDITIONS))
     checkpoints: dict[str, str | None] = field(
-        default_factory=lambda: {"shipped": None, "heldout": "checkpoints/heldout/{game}.ckpt"}
+        default_factory=lambda: {"shipped": None, "heldout": "checkpoints/heldout/{family}.ckpt"}
+    )
+    # Games that share their art are held out together: {family} names the group.
+    families: dict[str, str] = field(
+        default_factory=lambda: {"craftax": "crafter", "craftax-classic": "crafter"}
     )
     baselines: list[str] = field(
         default_factory=lambda: ["kmeans_rgb", "kmeans_rgb_localmean", "felzenszwalb", "slic"]
@@ -103,7 +108,8 @@ def _segmenters(conf: BenchmarkConf, game: str, options: SegmentOptions) -> dict
     """Fresh segmenters (ids per game and condition) for the checkpoints that exist for ``game``."""
     out = {}
     for label, path in conf.checkpoints.items():
-        resolved = None if path is None else Path(str(path).format(game=game))
+        family = conf.families.get(game, game)
+        resolved = None if path is None else Path(str(path).format(game=game, family=family))
         if resolved is not None and not resolved.is_file():
             continue
         out[f"{label}/"] = Segmenter.from_checkpoint(resolved, device=conf.device, options=options)
