@@ -186,3 +186,33 @@ def test_cli_out_of_range_value_exits_2_with_the_message(tmp_path):
     )
     assert proc.returncode == 2
     assert "loss.sigma_x must be > 0, got 0" in proc.stderr + proc.stdout
+
+
+@pytest.mark.parametrize(
+    "module, override, suggestion",
+    [
+        ("wnet_seg.train", "model.num_clases=8", "did you mean model.num_classes?"),
+        ("wnet_seg.train", "data.batchsize=4", "did you mean data.batch_size?"),
+        ("wnet_seg.segment", "overlay_alpa=0.3", "did you mean overlay_alpha?"),
+        ("wnet_seg.evaluate", "degrad=jpeg:85", "did you mean degrade?"),
+        ("wnet_seg.benchmark", "conditons=[clean]", "did you mean conditions?"),
+    ],
+)
+def test_misspelled_key_names_the_nearest_valid_one(tmp_path, module, override, suggestion):
+    proc = subprocess.run(
+        [sys.executable, "-m", module, override, "input=x", "images=x", f"paths.log_dir={tmp_path}"],
+        capture_output=True, text=True, cwd=REPO, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert suggestion in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_open_sections_and_group_choices_pass_the_key_check():
+    from wnet_seg.overrides import unknown_key
+
+    assert unknown_key("trainer.devices", TrainConf) is None  # Lightning's own kwargs
+    assert unknown_key("loss.global_texture.scales", TrainConf) is None
+    assert "did you mean loss.global_texture.scales" in unknown_key(
+        "loss.global_texture.scale", TrainConf
+    )
+    assert "valid keys at model" in unknown_key("model.zzz", TrainConf)

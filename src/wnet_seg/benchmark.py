@@ -244,6 +244,9 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
+    from wnet_seg.overrides import check_overrides
+
+    check_overrides(sys.argv[1:], BenchmarkConf, ())
     _hydra_main()
 
 

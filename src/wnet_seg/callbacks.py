@@ -113,7 +113,9 @@ class LastCheckpoint(Checkpoint):
             return False
         trainer.save_checkpoint(self.path, weights_only=False)  # full state; says so (no log line)
         self._saved_step = trainer.global_step
-        log.info("saved %s at global step %d (%s)", self.path, trainer.global_step, reason)
+        # Every epoch end would repeat this line all run long: only the other saves are news.
+        level = logging.DEBUG if reason.startswith("end of epoch") else logging.INFO
+        log.log(level, "saved %s at global step %d (%s)", self.path, trainer.global_step, reason)
         return True
 
     def on_train_batch_end(

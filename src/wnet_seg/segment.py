@@ -186,6 +186,9 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
+    from wnet_seg.overrides import check_overrides
+
+    check_overrides(sys.argv[1:], SegmentConf, ("trainer",))
     _hydra_main()
 
 

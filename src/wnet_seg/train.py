@@ -240,5 +240,17 @@ def optimized_value(
     return value
 
 
-if __name__ == "__main__":
+TRAIN_GROUPS = ("data", "model", "loss", "optim", "trainer", "callbacks", "logger", "paths",
+                "experiment", "debug", "hparams_search")  # fmt: skip
+
+
+def cli() -> None:
+    """``wnet-seg-train``: a misspelled key is named (with the nearest valid one) before Hydra runs."""
+    from wnet_seg.overrides import check_overrides
+
+    check_overrides(sys.argv[1:], TrainConf, TRAIN_GROUPS)
     main()
+
+
+if __name__ == "__main__":
+    cli()
