@@ -113,6 +113,7 @@ UNCHECKED = {
     "data.masks_dir": "a path: a missing folder means no masks; bad masks are reported by name",
     "data.val_path": "a path: a missing folder or one with no readable image fails at set-up, named",
     "ckpt_path": "resolve_ckpt_path names a missing file; read_checkpoint explains a bad one",
+    "init_from": "a checkpoint path or shipped: read_checkpoint/load_weights name a bad one",
     "optimized_metric": "checked against the logged metrics when the run ends",
 }
 

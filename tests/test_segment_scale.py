@@ -118,3 +118,19 @@ def test_one_percent_corrupt_files_are_listed_and_every_good_frame_written(tmp_p
     assert sorted(json.loads(r)["file"] for r in records) == sorted(
         m.relative_to(tmp_path / "out" / "masks").as_posix() for m in masks
     )
+
+
+@pytest.mark.skipif(not SHIPPED.is_file(), reason="shipped checkpoint missing")
+def test_adapt_fine_tunes_on_the_folder_then_segments_with_it(tmp_path):
+    src = _folder(tmp_path / "in", 6)
+    small = make_checkpoint(tmp_path / "k.ckpt", k=4)
+    # The tiny checkpoint's architecture is not the finetune recipe's: a clear error, exit 2.
+    bad = _segment(src, tmp_path / "bad", small, "adapt=true", "adapt_steps=2")
+    assert bad.returncode == 2 and "cannot initialise from" in bad.stdout + bad.stderr
+    proc = _segment(src, tmp_path / "out", SHIPPED, "adapt=true", "adapt_steps=4")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    adapted = tmp_path / "out" / "adapted.ckpt"
+    from wnet_seg.checkpoint import read_checkpoint
+
+    assert read_checkpoint(adapted)["global_step"] == 4
+    assert len(list((tmp_path / "out" / "masks").rglob("*.png"))) == 6

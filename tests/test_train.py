@@ -10,7 +10,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from wnet_seg.checkpoint import load_wnet, read_checkpoint
+from wnet_seg.checkpoint import CheckpointError, load_wnet, read_checkpoint
 from wnet_seg.config import ConfigError, validate
 from wnet_seg.train import train
 
@@ -179,3 +179,27 @@ def test_screenshots_with_separate_validation_folder(tmp_path, tiny_overrides):
     dm = WNetDataModule(validate(cfg).data)
     dm.setup("fit")
     assert len(dm.train_set.files) == 4 and len(dm.val_set.files) == 3
+
+
+def test_init_from_copies_weights_and_refuses_another_architecture(tmp_path, tiny_overrides):
+    """experiment=finetune's mechanism: weights from a checkpoint, a fresh optimizer."""
+    from wnet_seg.checkpoint import load_weights
+    from wnet_seg.config import validate
+    from wnet_seg.train import build_module
+
+    first = train(compose_train([*tiny_overrides, "trainer.max_steps=2"], tmp_path / "a"))
+    module = build_module(validate(compose_train(tiny_overrides, tmp_path / "b")))
+    load_weights(module.net, first["last_ckpt"])
+    saved = read_checkpoint(first["last_ckpt"])["state_dict"]
+    for name, tensor in module.net.state_dict().items():
+        assert torch.equal(tensor, saved[f"net.{name}"]), name
+    tuned = train(
+        compose_train(
+            [*tiny_overrides, "trainer.max_steps=2", f"init_from={first['last_ckpt']}"],
+            tmp_path / "c",
+        )
+    )
+    assert read_checkpoint(tuned["last_ckpt"])["global_step"] == 2  # a new run, not a resume
+    other = [*tiny_overrides, "model.num_classes=5", f"init_from={first['last_ckpt']}"]
+    with pytest.raises(CheckpointError, match="model.num_classes is 4 in the checkpoint, 5 here"):
+        train(compose_train(other, tmp_path / "d"))

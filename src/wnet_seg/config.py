@@ -388,6 +388,7 @@ class TrainConf:
     train: bool = True
     test: bool = False
     ckpt_path: str | None = None
+    init_from: str | None = None
     visualize: bool = False
     channels_last: bool = False
     compile: bool = False

@@ -5,6 +5,7 @@
     wnet-seg-segment input=shots/ output=out/ tiles=off       # per-pixel W-Net classes only
     wnet-seg-segment input=frames/ output=out/ trainer=ddp trainer.devices=8 batch_size=64
     wnet-seg-segment input=frames/ output=out/ trainer=ddp_cpu data.num_workers=2
+    wnet-seg-segment input=my_game/ output=out/ adapt=true     # fine-tune on the folder first
 
 Writes ``output/masks/<relative path>.png`` (single-channel uint8 label ids, the input's exact
 H x W), ``output/overlays/<relative path>.png``, ``output/frames.jsonl`` (one JSON object per
@@ -76,6 +77,8 @@ class SegmentConf:
     overlays: bool = True
     overlay_alpha: float = 0.5
     overwrite: bool = False
+    adapt: bool = False
+    adapt_steps: int = 600
     progress: bool = True
     data: LoaderConf = field(default_factory=LoaderConf)
     trainer: dict[str, Any] = field(default_factory=dict)
@@ -95,6 +98,37 @@ def clear_outputs(out: Path) -> None:
         shutil.rmtree(out / name, ignore_errors=True)
     for name in ("labels.json", "frames.jsonl", "failures.jsonl"):
         (out / name).unlink(missing_ok=True)
+
+
+def adapt(conf: SegmentConf) -> str:
+    """``adapt=true``: fine-tune the checkpoint on the input folder (``experiment=finetune``, no
+    labels) and return the adapted checkpoint, ``output/adapted.ckpt`` (kept: a rerun reuses it)."""
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    from wnet_seg.checkpoint import export_checkpoint
+    from wnet_seg.train import train
+
+    target = Path(conf.output) / "adapted.ckpt"
+    if target.is_file():
+        log.info("adapt=true: reusing %s", target)
+        return str(target)
+    overrides = [
+        "experiment=finetune",
+        f"data.path={Path(conf.input).resolve()}",
+        f"init_from={conf.ckpt or 'shipped'}",
+        f"trainer.max_steps={conf.adapt_steps}",
+        f"trainer.enable_progress_bar={conf.progress}",
+        f"paths.output_dir={(Path(conf.output) / 'adapt').resolve()}",
+        "num_output_pngs=0",
+    ]
+    GlobalHydra.instance().clear()
+    with initialize_config_module(config_module="wnet_seg.conf", version_base="1.3"):
+        cfg = compose(config_name="train", overrides=overrides)
+    result = train(cfg)
+    export_checkpoint(result["last_ckpt"], target)
+    log.info("adapt=true: fine-tuned %d steps on %s -> %s", conf.adapt_steps, conf.input, target)
+    return str(target)
 
 
 def build_segmenter(conf: SegmentConf) -> Segmenter:
@@ -125,6 +159,11 @@ def run_segment(conf: SegmentConf) -> dict[str, Any]:
     layout = Layout(conf.output)
     if conf.overwrite and _launching_process():
         clear_outputs(layout.out)
+        (layout.out / "adapted.ckpt").unlink(missing_ok=True)
+    if conf.adapt:
+        if conf.adapt_steps < 1:
+            raise ValueError(f"adapt_steps must be >= 1, got {conf.adapt_steps}")
+        conf.ckpt = adapt(conf)  # the launching process adapts; DDP ranks then reuse the file
     rels = [f.relative_to(src).as_posix() if src.is_dir() else f.name for f in files]
     todo = [r for r in rels if not layout.done(r)]
     seg = build_segmenter(conf)

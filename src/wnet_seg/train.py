@@ -22,7 +22,7 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from wnet_seg.checkpoint import CheckpointError, check_resumable
+from wnet_seg.checkpoint import CheckpointError, check_resumable, load_weights
 from wnet_seg.config import ConfigError, TrainConf, register_configs, validate
 from wnet_seg.data.datamodule import WNetDataModule
 from wnet_seg.data.datasets import DatasetError
@@ -55,6 +55,15 @@ def resolve_ckpt_path(ckpt_path: str | None, paths: dict[str, Any], task_name: s
     if not Path(ckpt_path).is_file():
         raise FileNotFoundError(f"ckpt_path: no such checkpoint file: {ckpt_path}")
     return ckpt_path
+
+
+def resolve_init_from(value: str) -> str:
+    """``init_from=shipped`` is the shipped checkpoint; other values are paths."""
+    if value == "shipped":
+        from wnet_seg.inference import default_checkpoint
+
+        return str(default_checkpoint())
+    return value
 
 
 def build_module(conf: TrainConf) -> WNetModule:
@@ -114,6 +123,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         module = WNetModule.from_checkpoint(ckpt_path)
     else:
         module = build_module(conf)
+        if conf.init_from and ckpt_path is None:  # fine-tune: weights only, a new optimizer
+            load_weights(module.net, resolve_init_from(conf.init_from))
+            log.info("initialised the W-Net from %s", conf.init_from)
     trainer = build_trainer(conf, output_dir)
     if trainer.is_global_zero:
         OmegaConf.save(cfg, output_dir / "config.yaml", resolve=True)
