@@ -17,6 +17,7 @@ import torch
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
+from wnet_seg.assets import asset
 from wnet_seg.losses.soft_ncut import PAPER_RADIUS, PAPER_SIGMA_I, PAPER_SIGMA_X
 from wnet_seg.models.wnet import DEFAULT_MEAN, DEFAULT_STD, PRESETS, WNetConfig
 
@@ -287,8 +288,9 @@ class DataConf:
     """
 
     kind: str = "overfit"
-    path: str = "data/demo/crafter.png"
-    mask_path: str | None = None
+    # The embedded demo frame and its mask (packaged, so the default works from any folder).
+    path: str = field(default_factory=lambda: str(asset("demo/crafter.png")))
+    mask_path: str | None = field(default_factory=lambda: str(asset("demo/crafter_mask.png")))
     masks_dir: str | None = None
     length: int = 2000
     batch_size: int = 8

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from wnet_seg.assets import default_checkpoint
 from wnet_seg.checkpoint import load_wnet
 from wnet_seg.data.native_scale import PixelGrid, from_native, resolve_grid, to_native
 from wnet_seg.models.wnet import WNet
@@ -41,27 +42,6 @@ from wnet_seg.postprocess.tiles import (
     detect_tile_grid,
     pool_out_of_context,
 )
-
-DEFAULT_CHECKPOINT_NAME = "wnet_multigame.ckpt"
-
-
-def default_checkpoint() -> Path:
-    """The shipped checkpoint: ``$WNET_SEG_CHECKPOINT``, ``./checkpoints/``, or the source tree's."""
-    env = os.environ.get("WNET_SEG_CHECKPOINT")
-    candidates = [Path(env)] if env else []
-    candidates += [
-        Path.cwd() / "checkpoints" / DEFAULT_CHECKPOINT_NAME,
-        Path(__file__).resolve().parents[2] / "checkpoints" / DEFAULT_CHECKPOINT_NAME,
-    ]
-    for c in candidates:
-        if c.is_file():
-            return c
-    raise FileNotFoundError(
-        "no checkpoint given and the shipped one was not found (looked in: "
-        + ", ".join(str(c) for c in candidates)
-        + "); pass ckpt=PATH"
-    )
-
 
 @dataclass(frozen=True)
 class SegmentOptions:

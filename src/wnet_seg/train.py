@@ -60,7 +60,7 @@ def resolve_ckpt_path(ckpt_path: str | None, paths: dict[str, Any], task_name: s
 def resolve_init_from(value: str) -> str:
     """``init_from=shipped`` is the shipped checkpoint; other values are paths."""
     if value == "shipped":
-        from wnet_seg.inference import default_checkpoint
+        from wnet_seg.assets import default_checkpoint
 
         return str(default_checkpoint())
     return value
