@@ -1,0 +1,844 @@
+"""Native pixel scale and tile grid of a game screenshot, with a confidence.
+
+Screenshots as found in the wild are resized (emulator nearest x3, a viewer's bilinear x1.5) and
+JPEG-compressed; tile-based games draw their world on a grid of 8-64 px tiles that may scroll by
+any offset, under HUD bands, with sprites off the grid. :func:`detect` recovers both layers:
+
+1. **Native scale** (:mod:`wnet_seg.grid_scale`): the upscale (factor, kernel, phase) whose
+   resampling model reconstructs the frame down to its noise, tested per axis against the same
+   model shifted by half a cell. Photos, noise and gradients fit no factor: scale 1.0.
+2. **Native image** (:func:`to_native`): each native cell snapped to its dominant colour (median of
+   the cell's pixels for nearest upscales, least-squares deconvolution for bilinear ones) and the
+   frame's **noise** level (0 for exact frames, estimated for lossy ones), which sets every
+   matching tolerance below.
+3. **Tile size and phase**, at native resolution: candidate sizes from the autocorrelation of the
+   Laplacian (repeats at a shift), the phase of each from where "same tile as the next one" maps
+   switch (they change only on tile boundaries), then a description-length (MDL) choice: the
+   size/phase whose tolerant tile dictionary plus entropy-coded tile map describe the frame in the
+   fewest bits per covered pixel. Tiles inside one colour cost one pixel in the dictionary, so big
+   uniform areas are no evidence for any size; a size whose tiles always come in fixed ``m x m``
+   arrangements (a 16 px tile built of 8 px quarters, a floor tile with a dot every 4 px that
+   looks 8-periodic) is replaced by the arrangement when that describes the frame in fewer bits.
+4. **HUD bands**: runs of whole-tile rows/columns at the frame's edges whose tiles repeat nowhere
+   are left out, and the grid is refitted without them.
+5. **Confidence** in [0, 1] from the evidence: how many tiles' worth of bits the chosen phase
+   saves over the phase shifted by half a tile, along the weaker axis (photos, noise, periodic
+   textures and flat bands save nothing). Below ``GridConfig.min_confidence`` no grid is claimed
+   (``tile`` None; ``candidate`` keeps the size for :func:`vote`).
+
+:func:`vote` fixes the scale and tile size shared by the frames of one folder; :func:`refit` then
+fits each frame's own phase (scrolling) under that prior. :func:`tile_keys` gives every whole tile
+an id, tolerant to the frame's noise (exact for exact frames). Labels go back to the input's exact
+size with :func:`from_native` (nearest neighbour, never blurred).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.fft
+from scipy.linalg import lapack
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
+
+from wnet_seg import grid_scale
+
+# --- Constants, measured on train data only: synthetic maps of scripts/benchmark_grid.py with
+# seeds < 1000 and Crafter train worlds (seeds < 100000), under the benchmark's conditions. ---
+
+# Noise level (grey levels) of lossy native images, which sets every tolerance. The frame-level
+# estimator (diagonal Haar, estimate_noise) only tells JPEG-like frames (>= JPEG_HH) from clean
+# deconvolved bilinear ones (rounding: NOISE_FLOOR); its value underestimates JPEG's errors at
+# edges (synthetic JPEG 85 maps: estimates 1.6-3, while copies of one tile differ by RMS up to
+# 20), so JPEG-like frames get the fixed LOSSY_NOISE.
+NOISE_FLOOR = 1.0
+LOSSY_NOISE = 6.0
+JPEG_HH = 1.2
+# Pixels match within PIXEL_TOL * noise per channel (24 for JPEG: the same pixel of two copies of
+# a tile differs by <= 21 in 90 % of pixels, different tiles' pixels by >= 37 in 95 %); tiles match
+# within an RMS difference of TILE_TOL * noise (16: copies <= 20 RMS, different tiles >= 11-42).
+PIXEL_TOL = 4.0
+TILE_TOL = 2.7
+# MDL: bits per dictionary pixel (a pixel-art palette of ~64 colours).
+BITS_PER_PIXEL = 6.0
+# _coarsen accepts m x m arrangements while their grid's MDL cost is at most this many times the
+# finer one's: true coarsenings (8 -> 16 on dotted-floor dungeons, 8 -> 24 and 16 -> 32 on maps
+# with periodic or uniform parts, clean or JPEG 85) cost 1.1-2.8x; false ones (Crafter train
+# 16 -> 32: 5.6-8x, median 8.1) more.
+COARSEN_SLACK = 3.3
+SIZE_CANDIDATES = 4  # tile sizes (autocorrelation peaks, not multiples of a stronger one) fitted
+# Confidence = 1 - exp(-evidence / EVIDENCE_SCALE) (_evidence: tiles' worth of bits saved by the
+# phase, the weaker axis): 0.5 at 9.7 tiles. Measured (train seeds, clean / JPEG 85 / bilinear 1.5
+# + JPEG 85): right grids of synthetic maps and Crafter >= 12; smooth fields, gradients, noise and
+# Atari-like frames <= 8.1.
+EVIDENCE_SCALE = 14.0
+MIN_CONFIDENCE = 0.5
+VOTE_CONFIDENCE = 2.0  # summed confidence of the agreeing frames that vote() needs
+BAND_SHARE = 0.6  # a tile row/column is HUD-like when this share of its tiles repeats nowhere
+
+
+@dataclass
+class GridConfig:
+    """Options of :func:`detect`.
+
+    Attributes:
+        scale: ``"auto"`` (detect), ``"off"`` (1.0, the frame is native) or a factor >= 1 (input
+            px per native px; the kernel and phase are still fitted).
+        tile: ``"auto"``, ``"off"`` (no tile grid) or a tile size in native px (phase fitted).
+        min_tile, max_tile: tile sizes ``"auto"`` considers (native px).
+        max_scale: largest upscale factor ``"auto"`` considers.
+        min_confidence: below it ``detect`` claims no grid (``tile=None``).
+        bands: look for HUD/status bands at the frame's edges and leave them out.
+    """
+
+    scale: str | float = "auto"
+    tile: str | int = "auto"
+    min_tile: int = 8
+    max_tile: int = 64
+    max_scale: float = 8.0
+    min_confidence: float = MIN_CONFIDENCE
+    bands: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.scale, str) and self.scale not in ("auto", "off"):
+            self.scale = _number("scale", self.scale, float)
+        if not isinstance(self.scale, str) and not 1.0 <= float(self.scale) <= 64.0:
+            raise ValueError(f"grid scale must be 'auto', 'off' or in [1, 64], got {self.scale}")
+        if isinstance(self.tile, str) and self.tile not in ("auto", "off"):
+            self.tile = _number("tile", self.tile, int)
+        if not isinstance(self.tile, str) and not 2 <= int(self.tile) <= 1024:
+            raise ValueError(f"grid tile must be 'auto', 'off' or in [2, 1024], got {self.tile}")
+        if not 2 <= self.min_tile <= self.max_tile:
+            raise ValueError(
+                f"grid min_tile/max_tile must satisfy 2 <= min_tile <= max_tile, got "
+                f"{self.min_tile}/{self.max_tile}"
+            )
+        if not 1.2 <= self.max_scale <= 64:
+            raise ValueError(f"grid max_scale must be in [1.2, 64], got {self.max_scale}")
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise ValueError(f"grid min_confidence must be in [0, 1], got {self.min_confidence}")
+
+
+def _number(name: str, value: str, kind: type) -> float | int:
+    try:
+        return kind(value)
+    except ValueError:
+        raise ValueError(f"grid {name} must be 'auto', 'off' or a number, got {value!r}") from None
+
+
+@dataclass(frozen=True)
+class FrameGrid:
+    """What :func:`detect` found in one frame.
+
+    Attributes:
+        scale: input px per native px (1.0: the frame is native).
+        kernel: the upscale's kernel, ``"nearest"``, ``"linear"`` or ``"none"`` (scale 1).
+        origin: ``(y, x)`` input-px position of native cell (0, 0)'s top-left corner, in
+            ``(0.5 - scale, 0.5]`` (cell 0 holds pixel 0's centre; the frame's edge may cut it).
+        input_hw, native_hw: frame size and native image size.
+        tile: tile size in native px; ``None`` when no grid is claimed.
+        offset: ``(y, x)`` native px of a whole tile's top-left corner, ``0 <= offset < tile``.
+        confidence: evidence for the tile grid in [0, 1] (0 without one).
+        bands: HUD/status bands left out of the grid: ``("rows" | "cols", start, stop)`` native px.
+        noise: the native image's noise level (grey levels; 0 = exact, matching is exact).
+        candidate: the best tile size found, also when its confidence is too low to claim it
+            (``tile`` None); :func:`vote` pools these over a folder. None without any fit.
+    """
+
+    scale: float = 1.0
+    kernel: str = "none"
+    origin: tuple[float, float] = (0.0, 0.0)
+    input_hw: tuple[int, int] = (0, 0)
+    native_hw: tuple[int, int] = (0, 0)
+    tile: int | None = None
+    offset: tuple[int, int] = (0, 0)
+    confidence: float = 0.0
+    bands: tuple[tuple[str, int, int], ...] = ()
+    noise: float = 0.0
+    candidate: int | None = None
+
+    def record(self) -> dict:
+        """JSON-able summary."""
+        return {
+            "scale": float(self.scale),
+            "kernel": self.kernel,
+            "origin": [float(v) for v in self.origin],
+            "input_hw": [int(v) for v in self.input_hw],
+            "native_hw": [int(v) for v in self.native_hw],
+            "tile": None if self.tile is None else int(self.tile),
+            "offset": [int(v) for v in self.offset],
+            "confidence": round(float(self.confidence), 4),
+            "bands": [[a, int(b), int(c)] for a, b, c in self.bands],
+            "noise": round(float(self.noise), 3),
+            "candidate": None if self.candidate is None else int(self.candidate),
+        }
+
+    def region(self) -> tuple[slice, slice]:
+        """Native rows and columns inside the grid (outside every band)."""
+        (y0, y1), (x0, x1) = (0, self.native_hw[0]), (0, self.native_hw[1])
+        for axis, start, stop in self.bands:
+            if axis == "rows":
+                y0, y1 = (stop, y1) if start == 0 else (y0, start)
+            else:
+                x0, x1 = (stop, x1) if start == 0 else (x0, start)
+        return slice(y0, max(y0, y1)), slice(x0, max(x0, x1))
+
+
+# ------------------------------------------------------------------------- native resolution
+
+
+def _check_rgb(rgb: np.ndarray) -> np.ndarray:
+    rgb = np.asarray(rgb)
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 (H, W, 3) frame, got {rgb.dtype} {rgb.shape}")
+    if min(rgb.shape[:2]) < 2:
+        raise ValueError(f"frame {rgb.shape[0]}x{rgb.shape[1]} is too small")
+    return rgb
+
+
+def _cell_index(n_px: int, scale: float, origin: float) -> np.ndarray:
+    """Native cell of each input pixel along an axis (the cell its centre falls in)."""
+    return np.floor((np.arange(n_px) + 0.5 - origin) / scale).astype(np.int64)
+
+
+def _cell_members(n_px: int, scale: float, origin: float) -> np.ndarray:
+    """``(cells, m)`` input pixels of every cell along an axis, leaving out pixels whose centre
+    lies on a cell boundary (resizers assign those either way) unless that leaves none; short
+    cells repeat their pixels."""
+    u = (np.arange(n_px) + 0.5 - origin) / scale
+    idx = np.floor(u).astype(np.int64)
+    edge = np.minimum(u - idx, idx + 1 - u) * scale < grid_scale.TIE
+    n = int(idx[-1]) + 1
+    keep = ~edge | (np.bincount(idx[~edge], minlength=n) == 0)[idx]
+    px, cell = np.flatnonzero(keep), idx[keep]
+    starts = np.flatnonzero(np.r_[True, cell[1:] != cell[:-1]])
+    lengths = np.diff(np.r_[starts, len(px)])
+    m = int(lengths.max())
+    return px[starts[:, None] + np.arange(m)[None, :] % lengths[:, None]]
+
+
+def to_native(rgb: np.ndarray, grid: FrameGrid) -> np.ndarray:
+    """The native image ``grid.native_hw`` (uint8 RGB): each native cell's dominant colour.
+
+    Nearest upscales take the per-channel median of the cell's pixels (exact when the upscale is
+    lossless and integer; robust to JPEG); linear upscales are deconvolved by least squares (the
+    cell values whose linear interpolation best matches the frame), which undoes the blending.
+    """
+    rgb = _check_rgb(rgb)
+    if grid.kernel == "none" or grid.scale == 1.0:
+        return rgb.copy()
+    if grid.kernel == "linear":
+        return _deconvolve(rgb, grid.scale, grid.origin)
+    rows = _cell_members(rgb.shape[0], grid.scale, grid.origin[0])
+    cols = _cell_members(rgb.shape[1], grid.scale, grid.origin[1])
+    my, mx = rows.shape[1], cols.shape[1]
+    block = rgb[rows[:, :, None, None], cols[None, None, :, :]]  # (ny, my, nx, mx, 3)
+    if my * mx == 1:
+        return block[:, 0, :, 0].copy()
+    block = block.transpose(0, 2, 4, 1, 3).reshape(len(rows), len(cols), 3, my * mx)
+    return np.partition(block, (my * mx) // 2, axis=-1)[..., (my * mx) // 2]
+
+
+def _deconvolve(rgb: np.ndarray, scale: float, origin: tuple[float, float]) -> np.ndarray:
+    """Separable least-squares inverse of a linear upscale, rounded to uint8."""
+    h, w, _ = rgb.shape
+    x = _deconvolve_axis(rgb.astype(np.float64).reshape(h, w * 3), scale, origin[0])
+    nh = x.shape[0]
+    x = x.reshape(nh, w, 3).transpose(1, 0, 2).reshape(w, nh * 3)
+    x = _deconvolve_axis(x, scale, origin[1])
+    out = x.reshape(-1, nh, 3).transpose(1, 0, 2)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def _deconvolve_axis(y: np.ndarray, scale: float, origin: float) -> np.ndarray:
+    """Least-squares native rows ``x`` (n, M) with ``A x ~ y`` (L, M), ``A`` the linear upscale
+    along axis 0 (two weights per pixel): solves the tridiagonal normal equations."""
+    i0, i1, w0, w1, n = (v[0] for v in grid_scale.linear_weights(len(y), [scale], [origin]))
+    px = np.arange(len(y))
+    a = csr_matrix(
+        (np.r_[w0, w1], (np.r_[px, px], np.r_[i0, i1])), shape=(len(y), int(n))
+    )  # duplicates (i0 == i1 at the edges) are summed
+    ata = (a.T @ a).tocsr()
+    diag = ata.diagonal() + 1e-9
+    off = ata.diagonal(1).copy()
+    return lapack.dgtsv(off, diag, off.copy(), np.asarray(a.T @ y))[3]
+
+
+def from_native(labels: np.ndarray, grid: FrameGrid, out_hw: tuple[int, int]) -> np.ndarray:
+    """Native ``labels`` (or any per-cell map, extra trailing axes allowed) at the input's exact
+    size ``out_hw``: each input pixel takes its cell's value (nearest neighbour; never blurs).
+
+    ``from_native(to_native(x, g), g, x.shape[:2])`` equals ``x`` for a lossless nearest upscale.
+    """
+    labels = np.asarray(labels)
+    h, w = int(out_hw[0]), int(out_hw[1])
+    if grid.kernel == "none" or grid.scale == 1.0:
+        if labels.shape[:2] != (h, w):
+            raise ValueError(f"labels {labels.shape[:2]} must be {h}x{w} at scale 1")
+        return labels.copy()
+    rows = np.clip(_cell_index(h, grid.scale, grid.origin[0]), 0, None)
+    cols = np.clip(_cell_index(w, grid.scale, grid.origin[1]), 0, None)
+    if rows[-1] >= labels.shape[0] or cols[-1] >= labels.shape[1]:
+        raise ValueError(
+            f"native map {labels.shape[:2]} too small for {h}x{w} at scale {grid.scale}, origin "
+            f"{grid.origin} (needs {rows[-1] + 1}x{cols[-1] + 1})"
+        )
+    return labels[rows][:, cols]
+
+
+def _packed(native: np.ndarray) -> np.ndarray:
+    """One int32 per pixel (RGB), so comparing pixels is one comparison."""
+    x = native.astype(np.int32)
+    return (x[..., 0] << 16) | (x[..., 1] << 8) | x[..., 2]
+
+
+def estimate_noise(native: np.ndarray, exact: bool) -> float:
+    """Noise level (grey levels) of a native image: 0 when ``exact`` (matching is then exact).
+
+    A lossy frame gets ``LOSSY_NOISE`` when it shows JPEG-like noise (the 25th percentile of the
+    diagonal Haar coefficient of its non-flat 2x2 blocks, over 0.319, its value for Gaussian
+    noise, reaches ``JPEG_HH``), else ``NOISE_FLOOR`` (a clean deconvolved bilinear upscale,
+    rounding only). Measured in a centre crop of at most 256 x 256 native px.
+    """
+    if exact:
+        return 0.0
+    x = _centre_crop(native, 256).astype(np.float32)
+    h, w = x.shape[0] // 2 * 2, x.shape[1] // 2 * 2
+    a, b, c, d = (x[i:h:2, j:w:2] for i, j in ((0, 0), (0, 1), (1, 0), (1, 1)))
+    hh = np.abs(a - b - c + d).max(-1) / 2
+    flat = (np.abs(a - b) + np.abs(a - c) + np.abs(a - d)).sum(-1) == 0
+    active = hh[~flat]
+    q = float(np.quantile(active, 0.25)) / 0.319 if active.size else 0.0
+    return LOSSY_NOISE if q >= JPEG_HH else NOISE_FLOOR
+
+
+def _centre_crop(image: np.ndarray, size: int) -> np.ndarray:
+    h, w = image.shape[:2]
+    y0, x0 = max(0, (h - size) // 2), max(0, (w - size) // 2)
+    return image[y0 : y0 + size, x0 : x0 + size]
+
+
+# ----------------------------------------------------------------------------- tile matching
+
+
+@functools.lru_cache(maxsize=32)
+def _hash_weights(n: int) -> np.ndarray:
+    rng = np.random.default_rng(n)
+    return rng.integers(1, 2**63, size=(2, n), dtype=np.uint64) | np.uint64(1)
+
+
+@functools.lru_cache(maxsize=32)
+def _projection(n: int, dims: int = 32) -> np.ndarray:
+    rng = np.random.default_rng(n + 1)
+    return (rng.standard_normal((n, dims)) / math.sqrt(dims)).astype(np.float32)
+
+
+def _exact_ids(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(first index, id of every row, count) of the distinct rows of ``rows`` (N, D) ints, by a
+    random 64-bit wrapping polynomial hash (a collision among 10**4 rows: ~1e-11)."""
+    keys = (rows.astype(np.uint64) * _hash_weights(rows.shape[1])[0]).sum(1)
+    _, first, inv, cnt = np.unique(keys, return_index=True, return_inverse=True, return_counts=True)
+    return first, inv.reshape(-1), cnt
+
+
+def cluster_rows(rows: np.ndarray, tol_rms: float) -> np.ndarray:
+    """Ids of ``rows`` (N, D) uint8: identical rows always share one; with ``tol_rms > 0`` rows
+    whose RMS difference is within ``tol_rms`` share one too.
+
+    Leader clustering: the most frequent unassigned row takes every unassigned row within the
+    tolerance (so members are within ``2 * tol_rms`` of each other; distances exact).
+    """
+    first, inv, cnt = _exact_ids(rows)
+    if tol_rms <= 0 or len(first) == 1:
+        return inv
+    uniq = rows[first].astype(np.float32)
+    thr = tol_rms**2 * uniq.shape[1]
+    sq = (uniq * uniq).sum(1)
+    lab = np.full(len(uniq), -1, np.int64)
+    k = 0
+    for i in np.argsort(-cnt, kind="stable"):
+        if lab[i] >= 0:
+            continue
+        free = np.flatnonzero(lab < 0)
+        d2 = sq[free] + sq[i] - 2 * (uniq[free] @ uniq[i])
+        lab[free[d2 <= thr]] = k
+        lab[i] = k
+        k += 1
+    return lab[inv]
+
+
+def _whole_tiles(image: np.ndarray, tile: int, oy: int, ox: int) -> tuple[np.ndarray, tuple]:
+    """Whole tiles ``(N, tile*tile[, C])`` of an ``(H, W[, C])`` image in row-major order and
+    their count ``(ny, nx)``."""
+    h, w = image.shape[:2]
+    ny, nx = max(0, (h - oy) // tile), max(0, (w - ox) // tile)
+    crop = image[oy : oy + ny * tile, ox : ox + nx * tile]
+    tiles = crop.reshape(ny, tile, nx, tile, *image.shape[2:]).swapaxes(1, 2)
+    return tiles.reshape(ny * nx, tile * tile, *image.shape[2:]), (ny, nx)
+
+
+def _tile_ids(
+    native: np.ndarray, code: np.ndarray, tile: int, oy: int, ox: int, noise: float
+) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """(id per whole tile, uniform flag per tile, (ny, nx)) for scoring a grid. Uniform tiles
+    (one colour, within the pixel tolerance when lossy) are grouped by colour; the others
+    exactly, or (lossy) identical ones first, then by single-linkage matching on random
+    projections. Ids of uniform groups come first."""
+    codes, (ny, nx) = _whole_tiles(code, tile, oy, ox)
+    ids = np.zeros(len(codes), np.int64)
+    if noise == 0:
+        uniform = (codes == codes[:, :1]).all(1)
+        colour = codes[uniform, :1]
+    else:
+        tiles, _ = _whole_tiles(native, tile, oy, ox)
+        planar = np.ascontiguousarray(tiles.transpose(0, 2, 1))  # (N, 3, t*t): fast reductions
+        tol_px = PIXEL_TOL * noise
+        spread = planar.max(2).astype(np.int16) - planar.min(2)
+        uniform = (spread <= tol_px).all(1)
+        colour = np.rint(planar[uniform].mean(2) / (2 * tol_px)).astype(np.int64)
+    k = 0
+    if uniform.any():
+        ids[uniform] = _exact_ids(colour)[1]
+        k = int(ids[uniform].max()) + 1
+    if (~uniform).any():
+        first, inv, _ = _exact_ids(codes[~uniform])
+        if noise > 0 and len(first) > 1:
+            rows = tiles[~uniform][first].reshape(len(first), -1).astype(np.float32)
+            inv = _single_linkage(rows, TILE_TOL * noise)[inv]
+        ids[~uniform] = k + inv
+    return ids, uniform, (ny, nx)
+
+
+def _single_linkage(rows: np.ndarray, tol_rms: float) -> np.ndarray:
+    """Connected components of "RMS difference within ``tol_rms``" on 32 random projections."""
+    p = rows @ _projection(rows.shape[1])
+    sq = (p * p).sum(1)
+    adj = sq[:, None] + sq[None, :] - 2 * (p @ p.T) <= tol_rms**2 * rows.shape[1]
+    return connected_components(csr_matrix(adj), directed=False)[1]
+
+
+def tile_keys(native: np.ndarray, grid: FrameGrid, exact: bool = False) -> tuple[np.ndarray, ...]:
+    """Ids of every whole tile of the grid and one representative tile index per id.
+
+    Returns ``(ids (ny, nx), representatives (K,), (y0, x0))``: tile ``(i, j)`` covers native rows
+    ``y0 + i*tile ...`` and columns ``x0 + j*tile ...`` (bands excluded); ``representatives[k]``
+    is the row-major index of the first tile with id ``k``. Near-identical tiles (within the
+    frame's noise, ``grid.noise``) share an id, different ones do not; an exact frame
+    (``noise == 0``) or ``exact=True`` matches exactly (the same as hashing the tile bytes).
+    """
+    if grid.tile is None:
+        raise ValueError("the grid has no tile size (detect claimed no grid)")
+    native = np.asarray(native)
+    rs, cs = grid.region()
+    t = grid.tile
+    y0 = rs.start + (grid.offset[0] - rs.start) % t
+    x0 = cs.start + (grid.offset[1] - cs.start) % t
+    tiles, (ny, nx) = _whole_tiles(native[y0 : rs.stop, x0 : cs.stop], t, 0, 0)
+    if len(tiles) == 0:
+        return np.zeros((ny, nx), np.int64), np.zeros(0, np.int64), (y0, x0)
+    noise = 0.0 if exact else grid.noise
+    if noise == 0:
+        first, inv, _ = _exact_ids(tiles.reshape(len(tiles), -1))
+        order = np.argsort(first)
+        ids = np.argsort(order)[inv]
+    else:
+        raw = cluster_rows(tiles.reshape(len(tiles), -1), TILE_TOL * noise)
+        _, first, inv = np.unique(raw, return_index=True, return_inverse=True)
+        order = np.argsort(first)
+        ids = np.argsort(order)[inv.reshape(-1)]
+    reps = np.full(int(ids.max()) + 1, -1, np.int64)
+    reps[ids[::-1]] = np.arange(len(ids))[::-1]
+    return ids.reshape(ny, nx), reps, (y0, x0)
+
+
+# --------------------------------------------------------------------------- tile size/phase
+
+
+def _same(native: np.ndarray, planes: np.ndarray, code: np.ndarray, tol: float, axis: int, d: int):
+    """Pixels equal (within ``tol`` per channel) to the pixel ``d`` further along ``axis``."""
+    if tol <= 0:
+        a = code[:, d:] if axis == 1 else code[d:]
+        b = code[:, :-d] if axis == 1 else code[:-d]
+        return a == b
+    a = planes[:, :, d:] if axis == 1 else planes[:, d:]
+    b = planes[:, :, :-d] if axis == 1 else planes[:, :-d]
+    diff = np.abs(a - b)
+    return (diff[0] <= tol) & (diff[1] <= tol) & (diff[2] <= tol)
+
+
+def _size_candidates(native: np.ndarray, cfg: GridConfig) -> list[int]:
+    """Tile sizes where the Laplacian's autocorrelation (axis shifts averaged) peaks above both
+    neighbouring shifts: the ``SIZE_CANDIDATES`` strongest peaks that are not multiples of a
+    stronger one, from the Laplacian of the image and of its 2x2 box blur (JPEG noise swamps
+    the first, 1-px details the second), merged in turn; plus their halves (a tile whose copies
+    are mostly two tiles apart peaks at twice its size; :func:`_coarsen` goes back up)."""
+    h, w = native.shape[:2]
+    hi = min(cfg.max_tile, h // 2, w // 2)
+    if hi < cfg.min_tile:
+        return []
+    x = native.astype(np.float32) @ _projection(3, 2)  # two random colour mixes (H, W, 2)
+    blur = x.copy()
+    blur[:-1] += x[1:]
+    blur[:, :-1] += blur[:, 1:].copy()
+    lists = [_peaks(_laplacian(v), cfg.min_tile, hi) for v in (x, blur / 4)]
+    out: list[int] = []
+    for size in (t for pair in zip(*lists, strict=False) for t in pair):
+        if all(size % t for t in out) and len(out) < SIZE_CANDIDATES:
+            out.append(size)
+    halves = [t // 2 for t in out if t % 2 == 0 and t // 2 >= cfg.min_tile]
+    return out + [t for t in halves if t not in out]
+
+
+def _laplacian(x: np.ndarray) -> np.ndarray:
+    lap = 4 * x
+    lap[1:] -= x[:-1]
+    lap[:-1] -= x[1:]
+    lap[:, 1:] -= x[:, :-1]
+    lap[:, :-1] -= x[:, 1:]
+    return lap
+
+
+def _peaks(lap: np.ndarray, lo: int, hi: int) -> list[int]:
+    """Sizes in ``[lo, hi]`` by decreasing autocorrelation peak contrast (positive only), each
+    not a multiple of an earlier one. Only axis shifts are needed: the autocorrelation at
+    ``(0, d)`` is the sum of the rows' 1-D autocorrelations (and likewise for columns)."""
+    e = np.zeros(hi + 2)
+    for lines in (lap.transpose(2, 0, 1), lap.transpose(2, 1, 0)):  # rows, then columns
+        lines = np.ascontiguousarray(lines).reshape(-1, lines.shape[-1])
+        n = scipy.fft.next_fast_len(lines.shape[1] + hi + 2)  # zero padding: no wrap-around
+        f = scipy.fft.rfft(lines, n=n, axis=1)
+        ac = scipy.fft.irfft((f.real**2 + f.imag**2).sum(0), n=n)
+        if ac[0] <= 0:
+            return []
+        e += ac[: hi + 2] / (2 * ac[0])
+    sizes = np.arange(lo, hi + 1)
+    contrast = e[sizes] - np.maximum(e[sizes - 1], e[sizes + 1])
+    out: list[int] = []
+    for i in np.argsort(-contrast):
+        if contrast[i] <= 0 or len(out) == SIZE_CANDIDATES:
+            break
+        if all(sizes[i] % t for t in out):
+            out.append(int(sizes[i]))
+    return out
+
+
+def _box_sums(m: np.ndarray, t: int) -> np.ndarray:
+    """Sums of ``m`` over every ``t x t`` window: ``(h - t + 1, w - t + 1)``."""
+    c = np.zeros((m.shape[0] + 1, m.shape[1] + 1), np.int32)
+    c[1:, 1:] = m.cumsum(0, dtype=np.int32).cumsum(1, dtype=np.int32)
+    return c[t:, t:] - c[:-t, t:] - c[t:, :-t] + c[:-t, :-t]
+
+
+def _phase(native, planes, code, tol, tile: int) -> tuple[int, int, float]:
+    """Tile phase ``(y, x)``: where the maps "pixel equals the pixel one tile right / below"
+    are most nearly constant inside every tile. At the true phase a tile is compared with one
+    whole neighbour, which is the same tile (all pixels match) or another one; a shifted tile
+    straddles two pairs and mixes both. Minimises the summed within-tile variance ``m (1 - m)``
+    of the binary maps (``m`` the share of matching pixels in a tile), over all ``tile**2``
+    phases at once with integral images; a pixel tolerance makes it robust to JPEG. Returns the
+    phase and the relative variance reduction against the median phase (0: no preference)."""
+    score = np.zeros((tile, tile))
+    h, w = code.shape
+    for axis in (0, 1):
+        if (w if axis == 1 else h) < 2 * tile or min(h, w) < tile:
+            continue
+        m = _same(native, planes, code, tol, axis, tile)
+        frac = _box_sums(m, tile).astype(np.float32) / (tile * tile)
+        var = frac * (1 - frac)
+        py, px = var.shape[0] // tile * tile, var.shape[1] // tile * tile  # whole lattices only
+        if py and px:
+            score += var[:py, :px].reshape(py // tile, tile, px // tile, tile).sum((0, 2))
+    oy, ox = np.unravel_index(int(np.argmin(score)), score.shape)
+    med = float(np.median(score))
+    gain = 1.0 - float(score[oy, ox]) / med if med > 0 else 0.0
+    return int(oy), int(ox), gain
+
+
+@dataclass
+class _Fit:
+    tile: int
+    oy: int
+    ox: int
+    cost: float  # description length per covered pixel, relative to raw pixels
+    repeats: int  # non-uniform tiles that are copies of an earlier one
+    nonuniform: int
+    ids: np.ndarray = field(repr=False)  # (ny, nx) tile ids
+    uniform: np.ndarray = field(repr=False)  # (ny, nx) bool
+
+
+def _fit_at(native: np.ndarray, code: np.ndarray, noise: float, tile: int, oy: int, ox: int):
+    """MDL cost of the grid ``(tile, oy, ox)``: a dictionary (uniform tiles one pixel, others
+    ``tile**2`` pixels at ``BITS_PER_PIXEL``) plus the entropy-coded map, per covered pixel.
+    ``None`` with fewer than 2 whole tiles."""
+    ids, uniform, (ny, nx) = _tile_ids(native, code, tile, oy, ox, noise)
+    n = len(ids)
+    if n < 2:
+        return None
+    counts = np.bincount(ids)
+    kinds_uniform = np.zeros(len(counts), bool)
+    kinds_uniform[ids[uniform]] = True
+    dict_px = kinds_uniform.sum() + (~kinds_uniform & (counts > 0)).sum() * tile * tile
+    map_bits = -(np.log2(counts[ids] / n)).sum()
+    cost = (dict_px * BITS_PER_PIXEL + map_bits) / (n * tile * tile * BITS_PER_PIXEL)
+    nu = counts[~kinds_uniform]
+    repeats = int((nu[nu >= 2] - 1).sum())
+    return _Fit(
+        tile, oy, ox, float(cost), repeats, int((~uniform).sum()),
+        ids.reshape(ny, nx), uniform.reshape(ny, nx),
+    )  # fmt: skip
+
+
+def _arrangement_cost(fit: _Fit, m: int, a: int, b: int) -> tuple[float, float]:
+    """(cost of the tile map as ``m x m`` arrangements starting at tile ``(a, b)``, cost of the
+    same tiles as they are), both in bits per covered pixel relative to raw pixels."""
+    ids = fit.ids[a:, b:]
+    ny, nx = ids.shape[0] // m, ids.shape[1] // m
+    if ny * nx < 2:
+        return math.inf, math.inf
+    sub = ids[: ny * m, : nx * m]
+    blocks = sub.reshape(ny, m, nx, m).transpose(0, 2, 1, 3).reshape(ny * nx, m * m)
+    uni = fit.uniform[a:, b:][: ny * m, : nx * m]
+    t2, n = fit.tile**2, sub.size
+    kinds, first = np.unique(sub.ravel(), return_index=True)
+    kind_px = np.where(uni.ravel()[first], 1, t2).sum()
+    k = len(kinds)
+    counts = np.bincount(np.unique(sub.ravel(), return_inverse=True)[1])
+    flat_bits = kind_px * BITS_PER_PIXEL - (counts * np.log2(counts / n)).sum()
+    _, _, bcnt = _exact_ids(blocks)
+    arr_bits = (
+        kind_px * BITS_PER_PIXEL
+        + len(bcnt) * m * m * math.log2(max(k, 2))
+        - (bcnt * np.log2(bcnt / len(blocks))).sum()
+    )
+    raw = n * t2 * BITS_PER_PIXEL
+    return arr_bits / raw, flat_bits / raw
+
+
+def _coarsen(native: np.ndarray, code: np.ndarray, noise: float, fit: _Fit, max_tile: int):
+    """Replace the tile by ``m x m`` arrangements of it (m = 2, 3) while the arrangements
+    describe the tile map in fewer bits and the coarser grid's own MDL cost is at most
+    ``COARSEN_SLACK`` times the finer one's (sparse maps make few, cheap arrangements)."""
+    improved = True
+    while improved:
+        improved = False
+        for m in (2, 3):
+            if fit.tile * m > max_tile:
+                continue
+            arr, flat, a, b = min(
+                (_arrangement_cost(fit, m, a, b) + (a, b) for a in range(m) for b in range(m)),
+                key=lambda r: r[0] - r[1],
+            )
+            if arr >= flat:
+                continue
+            t = fit.tile * m
+            new = _fit_at(
+                native, code, noise, t, (fit.oy + a * fit.tile) % t, (fit.ox + b * fit.tile) % t
+            )
+            if new is not None and new.cost <= COARSEN_SLACK * fit.cost:
+                fit, improved = new, True
+                break
+    return fit
+
+
+def _fit_tiles(native: np.ndarray, noise: float, cfg: GridConfig, size: int | None) -> _Fit | None:
+    """Best tile grid of a native image (``size`` fixed when given), or ``None``."""
+    planes = np.moveaxis(native, -1, 0).astype(np.int16)
+    code = _packed(native)
+    tol = PIXEL_TOL * noise
+    sizes = [size] if size else _size_candidates(native, cfg)
+    fits, phases = [], {}
+    for t in sizes:
+        if min(native.shape[:2]) < 2 * t:
+            continue
+        if 2 * t in phases:  # a half of a candidate: its phase, modulo the half
+            oy, ox = (v % t for v in phases[2 * t])
+        else:
+            oy, ox, _ = _phase(native, planes, code, tol, t)
+        phases[t] = (oy, ox)
+        fit = _fit_at(native, code, noise, t, oy, ox)
+        if fit is not None:
+            fits.append(fit)
+    if not fits:
+        return None
+    best = min(fits, key=lambda f: f.cost)
+    return best if size else _coarsen(native, code, noise, best, cfg.max_tile)
+
+
+def _evidence(native: np.ndarray, code: np.ndarray, noise: float, fit: _Fit) -> float:
+    """Evidence for a grid, in tiles: how many tiles' worth of description (bits over
+    ``tile**2 * BITS_PER_PIXEL``) the fitted phase saves over the phase shifted by half a tile
+    along one axis, the smaller of the two axes. A photo or noise compresses at no phase, a
+    texture periodic at the tile size or a uniform area equally well at all, flat horizontal
+    bands (an Atari playfield) tell the row phase but not the column phase; a tile map tells
+    both."""
+    t, n = fit.tile, fit.ids.size
+    saved = []
+    for dy, dx in ((t // 2, 0), (0, t // 2)):
+        shifted = _fit_at(native, code, noise, t, (fit.oy + dy) % t, (fit.ox + dx) % t)
+        saved.append(0.0 if shifted is None else (shifted.cost - fit.cost) * n)
+    return max(0.0, min(saved))
+
+
+def _confidence(evidence: float) -> float:
+    """``1 - exp(-evidence / EVIDENCE_SCALE)``: 0.5 at ``EVIDENCE_SCALE * ln 2`` tiles."""
+    return float(1.0 - math.exp(-evidence / EVIDENCE_SCALE))
+
+
+# ------------------------------------------------------------------------------------ detect
+
+
+def _scale_grid(rgb: np.ndarray, cfg: GridConfig, prior: FrameGrid | None, palette: bool):
+    """The scale layer of the grid (no tiles yet), and whether its fit is lossy (then
+    :func:`detect` checks it against the tile layer)."""
+    h, w = rgb.shape[:2]
+    fits = None
+    if prior is not None:
+        if prior.kernel != "none":
+            fits = grid_scale.fit_forced(rgb, prior.scale, palette, (prior.kernel,))
+    elif cfg.scale == "auto":
+        fits = grid_scale.fit_scale(rgb, cfg.max_scale, palette)
+    elif cfg.scale != "off" and float(cfg.scale) > 1:
+        fits = grid_scale.fit_forced(rgb, float(cfg.scale), palette)
+    if fits is None:
+        return FrameGrid(input_hw=(h, w), native_hw=(h, w)), False
+    fy, fx = fits
+    nh = int(_cell_index(h, fy.scale, fy.origin)[-1]) + 1
+    nw = int(_cell_index(w, fx.scale, fx.origin)[-1]) + 1
+    grid = FrameGrid(fx.scale, fx.kernel, (fy.origin, fx.origin), (h, w), (nh, nw))
+    return grid, max(fy.residual, fx.residual) > grid_scale.LOSSLESS_RESIDUAL
+
+
+def detect(
+    rgb: np.ndarray, config: GridConfig | None = None, prior: FrameGrid | None = None
+) -> FrameGrid:
+    """The native scale and tile grid of a uint8 ``(H, W, 3)`` frame (see the module docstring).
+
+    ``prior`` (e.g. from :func:`vote`) fixes the scale, kernel and tile size; the phases of both
+    layers are still fitted to this frame. A lossy upscale found by ``scale="auto"`` must lead
+    to a tile grid, or the frame is read at 1x when that gives one: JPEG'd 1x frames whose edges
+    follow a tile lattice can pass the scale test (and a grid at 1x is still a right grid in
+    input pixels when the upscale was real). A lossy 2x is read at 1x too when 1x gives the same
+    grid: JPEG's quantisation removes most of a 1x frame's period-2 detail, which makes it fit a
+    2x upscale. Returns a :class:`FrameGrid`.
+    """
+    cfg = config or GridConfig()
+    rgb = _check_rgb(rgb)
+    palette = grid_scale.exact_palette(rgb)
+    grid, lossy = _scale_grid(rgb, cfg, prior, palette)
+    if prior is not None:
+        size, want = prior.tile, prior.tile is not None
+    else:
+        size = None if cfg.tile in ("auto", "off") else int(cfg.tile)
+        want = cfg.tile != "off"
+    out = _with_tiles(rgb, grid, cfg, size, want, palette)
+    doubt = out.tile is None or grid.scale == 2.0
+    if lossy and doubt and want and prior is None and cfg.scale == "auto":
+        h, w = rgb.shape[:2]
+        native = _with_tiles(
+            rgb, FrameGrid(input_hw=(h, w), native_hw=(h, w)), cfg, size, want, palette
+        )
+        if native.tile is not None and (out.tile is None or native.tile == 2 * out.tile):
+            return native
+    return out
+
+
+def _with_tiles(rgb, grid: FrameGrid, cfg: GridConfig, size: int | None, want: bool, palette: bool):
+    """``grid`` with its noise level and (when ``want``) its tile layer. The native image is
+    exact when the resampling is lossless (none, or nearest by an integer) and the frame's
+    colours form a palette."""
+    native = to_native(rgb, grid)
+    lossless = grid.kernel == "none" or (
+        grid.kernel == "nearest" and float(grid.scale).is_integer()
+    )
+    grid = _replace(grid, noise=estimate_noise(native, lossless and palette))
+    return _tile_grid(native, grid, cfg, size, forced=size is not None) if want else grid
+
+
+def _tile_grid(native, grid: FrameGrid, cfg: GridConfig, size: int | None, forced: bool):
+    fit = _fit_tiles(native, grid.noise, cfg, size)
+    if fit is None:
+        return grid
+    bands: tuple[tuple[str, int, int], ...] = ()
+    if cfg.bands:
+        bands = _find_bands(fit, native.shape[:2])
+        if bands:
+            inner = _replace(grid, bands=bands).region()
+            sub = native[inner]
+            refit = _fit_tiles(sub, grid.noise, cfg, fit.tile)
+            if refit is not None:
+                fit = _Fit(
+                    refit.tile, (refit.oy + inner[0].start) % refit.tile,
+                    (refit.ox + inner[1].start) % refit.tile, refit.cost, refit.repeats,
+                    refit.nonuniform, refit.ids, refit.uniform,
+                )  # fmt: skip
+    conf = _confidence(_evidence(native, _packed(native), grid.noise, fit))
+    if conf < cfg.min_confidence and not forced:
+        return _replace(grid, confidence=conf, candidate=fit.tile)
+    return _replace(
+        grid, tile=fit.tile, offset=(fit.oy, fit.ox), confidence=conf, bands=bands,
+        candidate=fit.tile,
+    )  # fmt: skip
+
+
+def _find_bands(fit: _Fit, native_hw: tuple[int, int]) -> tuple[tuple[str, int, int], ...]:
+    """HUD bands: runs of whole-tile rows (columns) from the frame's edges where most tiles are
+    non-uniform and repeat nowhere else; the band ends where the first such row ends."""
+    counts = np.bincount(fit.ids.ravel())
+    unexplained = ~fit.uniform & (counts[fit.ids] == 1)
+    bands = []
+    t = fit.tile
+    for axis, name in ((1, "rows"), (0, "cols")):
+        share = unexplained.mean(axis=axis)
+        n_lines = len(share)
+        if n_lines < 4:
+            continue
+        start_px = fit.oy if name == "rows" else fit.ox
+        limit = native_hw[0] if name == "rows" else native_hw[1]
+        k = 0
+        while k < n_lines // 3 and share[k] >= BAND_SHARE:
+            k += 1
+        if k:
+            bands.append((name, 0, start_px + k * t))
+        k = 0
+        while k < n_lines // 3 and share[n_lines - 1 - k] >= BAND_SHARE:
+            k += 1
+        if k:
+            bands.append((name, start_px + (n_lines - k) * t, limit))
+    return tuple(bands)
+
+
+def _replace(grid: FrameGrid, **changes) -> FrameGrid:
+    from dataclasses import replace
+
+    return replace(grid, **changes)
+
+
+def refit(rgb: np.ndarray, shared: FrameGrid, config: GridConfig | None = None) -> FrameGrid:
+    """:func:`detect` with ``shared``'s scale, kernel and tile size as a prior (phases refitted)."""
+    return detect(rgb, config, prior=shared)
+
+
+def vote(grids: list[FrameGrid], min_share: float = 0.5) -> FrameGrid | None:
+    """The grid shared by the frames of one folder, or ``None`` when they do not agree.
+
+    Every frame with a fit proposes its (scale, kernel, tile size), claimed or not (``candidate``:
+    a frame showing too little alone still votes, with its low confidence). The most common
+    proposal wins if at least ``min_share`` of the proposing frames make it and their summed
+    confidence reaches ``VOTE_CONFIDENCE`` (photos propose scattered sizes with confidences near
+    0). Phases may differ per frame (scrolling): the result carries the first agreeing frame's;
+    :func:`refit` fits each frame's own. Its confidence is the agreeing frames' mean confidence
+    times their share."""
+    proposing = [g for g in grids if g.candidate is not None]
+    if not proposing:
+        return None
+    keys = [(round(g.scale, 3), g.kernel, g.candidate) for g in proposing]
+    best = max(set(keys), key=lambda k: (keys.count(k), k))
+    agree = [g for g, k in zip(proposing, keys, strict=True) if k == best]
+    total = sum(g.confidence for g in agree)
+    if len(agree) < min_share * len(proposing) or total < VOTE_CONFIDENCE:
+        return None
+    conf = total / len(proposing)
+    return _replace(agree[0], tile=best[2], confidence=float(conf))

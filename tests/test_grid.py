@@ -1,0 +1,236 @@
+"""Native scale and tile grid detection (wnet_seg.grid): each case a small synthetic frame with a
+known answer."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from wnet_seg.data.degrade import parse_degradation
+from wnet_seg.grid import (
+    FrameGrid,
+    GridConfig,
+    detect,
+    from_native,
+    refit,
+    tile_keys,
+    to_native,
+    vote,
+)
+
+
+def pixel_tile(rng: np.random.Generator, t: int, palette: np.ndarray) -> np.ndarray:
+    """A pixel-art tile: a base colour and a few rectangles and dots of other palette colours."""
+    tile = np.empty((t, t, 3), np.uint8)
+    tile[:] = palette[0]
+    for _ in range(4):
+        y, x = rng.integers(0, t, 2)
+        h, w = rng.integers(1, t // 2 + 1, 2)
+        tile[y : y + h, x : x + w] = palette[rng.integers(1, len(palette))]
+    ys, xs = rng.integers(0, t, (2, 3))
+    tile[ys, xs] = palette[rng.integers(1, len(palette))]
+    return tile
+
+
+def tile_map(
+    rows: int, cols: int, t: int = 16, kinds: int = 8, seed: int = 0, tiles=None, layout=None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A frame of ``rows x cols`` tiles in runs (like a game map): (frame, layout, tiles)."""
+    rng = np.random.default_rng(seed)
+    if tiles is None:
+        palette = rng.integers(0, 256, (16, 3)).astype(np.uint8)
+        tiles = np.stack(
+            [pixel_tile(rng, t, palette[rng.choice(16, 4, replace=False)]) for _ in range(kinds)]
+        )
+    if layout is None:
+        coarse = rng.integers(0, len(tiles), (rows // 2 + 1, cols // 2 + 1))
+        layout = np.repeat(np.repeat(coarse, 2, 0), 2, 1)[:rows, :cols]
+        flip = rng.random((rows, cols)) < 0.3
+        layout[flip] = rng.integers(0, len(tiles), int(flip.sum()))
+    frame = tiles[layout].transpose(0, 2, 1, 3, 4).reshape(rows * t, cols * t, 3)
+    return np.ascontiguousarray(frame), layout, tiles
+
+
+def crop(frame: np.ndarray, y: int, x: int, h: int, w: int, t: int):
+    """A crop and the offset of its first whole tile."""
+    return frame[y : y + h, x : x + w].copy(), ((-y) % t, (-x) % t)
+
+
+MAP, _, _ = tile_map(12, 12)  # 192 x 192 px of 16 px tiles
+
+
+def test_config_checks_name_the_option():
+    for kwargs, name in (
+        ({"scale": "big"}, "scale"),
+        ({"scale": 0.5}, "scale"),
+        ({"tile": "huge"}, "tile"),
+        ({"tile": 1}, "tile"),
+        ({"min_tile": 32, "max_tile": 16}, "min_tile"),
+        ({"max_scale": 1.0}, "max_scale"),
+        ({"min_confidence": 2.0}, "min_confidence"),
+    ):
+        with pytest.raises(ValueError, match=name):
+            GridConfig(**kwargs)
+    assert GridConfig(scale="2.5").scale == 2.5 and GridConfig(tile="16").tile == 16
+
+
+@pytest.mark.parametrize(
+    ("condition", "kernel"),
+    [
+        ("clean", "none"),
+        ("nearest:2", "nearest"),
+        ("nearest:3", "nearest"),
+        ("nearest:1.5", "nearest"),
+        ("nearest:2.5", "nearest"),
+        ("bilinear:2", "linear"),
+        ("bilinear:1.5", "linear"),
+        ("bilinear:2.5", "linear"),
+        ("jpeg:85", "none"),
+        ("nearest:3+jpeg:85", "nearest"),
+        ("bilinear:1.5+jpeg:85", "linear"),
+    ],
+)
+def test_scale_tile_and_phase_under_each_degradation(condition, kernel):
+    frame, offset = crop(MAP, 5, 9, 128, 128, 16)
+    deg = parse_degradation(condition)
+    g = detect(deg(frame)[0])
+    assert g.scale == pytest.approx(deg.scale, rel=0.01)
+    assert g.kernel == kernel
+    assert (g.tile, g.offset) == (16, offset)
+    assert 0.5 <= g.confidence <= 1.0
+
+
+def test_large_uniform_area_with_dotted_floor_gives_16_not_4_or_8():
+    """Rooms of a floor with a dot every 4 px and many wall variants on a big black area."""
+    rng = np.random.default_rng(3)
+    palette = rng.integers(0, 256, (8, 3)).astype(np.uint8)
+    floor = np.empty((16, 16, 3), np.uint8)
+    floor[:] = palette[0]
+    floor[2::4, 2::4] = palette[1]
+    walls = [pixel_tile(rng, 16, palette[[2, 3, 4, 5]]) for _ in range(6)]
+    tiles = np.stack([np.zeros((16, 16, 3), np.uint8), floor, *walls])
+    layout = np.zeros((12, 14), np.int64)
+    for r0, c0, r1, c1 in ((1, 1, 6, 7), (6, 8, 11, 13)):
+        layout[r0:r1, c0:c1] = 2 + rng.integers(0, 6, (r1 - r0, c1 - c0))
+        layout[r0 + 1 : r1 - 1, c0 + 1 : c1 - 1] = 1
+    big, _, _ = tile_map(12, 14, tiles=tiles, layout=layout)
+    frame, offset = crop(big, 3, 6, 184, 208, 16)
+    for condition in ("clean", "jpeg:85"):
+        g = detect(parse_degradation(condition)(frame)[0])
+        assert (g.scale, g.tile, g.offset) == (1.0, 16, offset), condition
+
+
+def test_hud_band_is_found_and_left_out():
+    frame, offset = crop(MAP, 0, 3, 160, 160, 16)
+    hud = np.zeros((21, 160, 3), np.uint8)
+    hud[:] = (20, 20, 60)
+    rng = np.random.default_rng(1)
+    for x in range(4, 150, 7):  # text: random 5 x 9 glyphs
+        glyph = rng.random((9, 5)) < 0.5
+        hud[6:15, x : x + 5][glyph] = (250, 240, 90)
+    g = detect(np.concatenate([hud, frame]))
+    assert g.tile == 16 and g.offset == ((21 + offset[0]) % 16, offset[1])
+    rows = [(a, b) for axis, a, b in g.bands if axis == "rows"]
+    assert rows and rows[0][0] == 0 and 16 <= rows[0][1] <= 37  # the band, to a tile row
+    rs, _ = g.region()
+    ids, _, (y0, _) = tile_keys(np.concatenate([hud, frame]), g)
+    assert y0 >= rows[0][1] and ids.shape[0] == (g.native_hw[0] - y0) // 16
+
+
+def test_sprites_off_the_grid_do_not_move_it():
+    frame, offset = crop(MAP, 7, 2, 160, 176, 16)
+    rng = np.random.default_rng(2)
+    sprite = rng.integers(0, 256, (12, 12, 3)).astype(np.uint8)
+    for y, x in rng.integers(0, 140, (8, 2)):
+        frame[y : y + 12, x : x + 12] = sprite
+    g = detect(frame)
+    assert (g.tile, g.offset) == (16, offset)
+
+
+@pytest.mark.parametrize("kind", ["smooth", "noise", "gradient"])
+def test_no_grid_and_scale_one_on_photo_like_frames(kind):
+    rng = np.random.default_rng(5)
+    if kind == "noise":
+        frame = rng.integers(0, 256, (160, 160, 3), dtype=np.uint8)
+    elif kind == "gradient":
+        yy, xx = np.mgrid[0:160, 0:160] / 159.0
+        frame = np.stack([yy * 255, xx * 200 + 20, (1 - yy) * 120 + xx * 60], -1).astype(np.uint8)
+    else:
+        from scipy.ndimage import gaussian_filter
+
+        field = gaussian_filter(rng.standard_normal((160, 160, 3)), (6, 6, 0))
+        frame = ((field - field.min()) / np.ptp(field) * 255).astype(np.uint8)
+    for condition in ("clean", "jpeg:85"):
+        g = detect(parse_degradation(condition)(frame)[0])
+        assert g.tile is None and g.scale == 1.0 and g.confidence < 0.5, (kind, condition)
+
+
+def test_scrolling_frames_vote_on_size_and_refit_their_phase():
+    frames, offsets = [], []
+    for y, x in ((0, 0), (3, 11), (9, 5), (14, 1)):
+        f, o = crop(MAP, y, x, 128, 128, 16)
+        frames.append(parse_degradation("nearest:2")(f)[0])
+        offsets.append(o)
+    grids = [detect(f) for f in frames]
+    shared = vote(grids)
+    assert shared is not None and (shared.scale, shared.tile) == (2.0, 16)
+    for f, o in zip(frames, offsets, strict=True):
+        g = refit(f, shared)
+        assert (g.scale, g.tile, g.offset) == (2.0, 16, o)
+    # A frame with little to show alone still gets the shared size (mostly one uniform colour).
+    sparse = frames[0].copy()
+    sparse[64:] = 0
+    assert refit(sparse, shared).tile == 16
+    assert vote([FrameGrid(), FrameGrid()]) is None
+
+
+def test_native_round_trip_and_exact_sizes():
+    frame, _ = crop(MAP, 2, 2, 128, 144, 16)
+    up = parse_degradation("nearest:3")(frame)[0]
+    g = detect(up)
+    native = to_native(up, g)
+    assert native.shape[:2] == g.native_hw and np.array_equal(native, frame)
+    assert np.array_equal(from_native(native, g, up.shape[:2]), up)
+    lossy = parse_degradation("nearest:3+jpeg:85")(frame)[0]
+    g = detect(lossy)
+    native = to_native(lossy, g)
+    assert native.shape[:2] == frame.shape[:2]
+    assert np.abs(native.astype(int) - frame).mean() < 6  # cells snapped to their colour
+    labels = from_native(
+        np.arange(native.shape[0] * native.shape[1]).reshape(native.shape[:2]), g, lossy.shape[:2]
+    )
+    assert labels.shape == lossy.shape[:2]  # the input's exact size, labels never blurred
+    assert set(np.unique(labels[::3, ::3])) <= set(range(native.size // 3))
+
+
+def test_tile_keys_exact_and_tolerant():
+    frame, layout, _ = tile_map(8, 8, seed=4)
+    g = detect(frame)
+    ids, reps, (y0, x0) = tile_keys(frame, g)
+    assert (y0, x0) == (0, 0) and g.noise == 0
+    # exact: the same as hashing the tile bytes
+    keys = {}
+    expect = [keys.setdefault(frame[i : i + 16, j : j + 16].tobytes(), len(keys))
+              for i in range(0, 128, 16) for j in range(0, 128, 16)]  # fmt: skip
+    assert np.array_equal(ids.ravel(), expect) and len(reps) == len(keys)
+    jpeg = parse_degradation("jpeg:85")(frame)[0]
+    gj = detect(jpeg)
+    assert gj.noise > 0
+    ids_j, _, _ = tile_keys(jpeg, gj)
+    # near-identical copies share an id, different tiles do not: a bijection with the layout
+    pairs = set(zip(ids_j.ravel().tolist(), layout.ravel().tolist(), strict=True))
+    assert len(pairs) == len(set(layout.ravel().tolist())) == len(set(ids_j.ravel().tolist()))
+    assert len(np.unique(tile_keys(jpeg, gj, exact=True)[0])) > len(np.unique(ids_j))
+
+
+def test_record_is_json_and_forced_options():
+    g = detect(MAP[:128, :128], GridConfig(tile="off"))
+    assert g.tile is None
+    g = detect(MAP[:128, :128], GridConfig(scale="off", tile=16))
+    rec = json.loads(json.dumps(g.record()))
+    assert rec["scale"] == 1.0 and rec["tile"] == 16 and rec["offset"] == [0, 0]
+    assert 0.0 <= rec["confidence"] <= 1.0
+    with pytest.raises(ValueError, match="uint8"):
+        detect(np.zeros((10, 10), np.float32))
