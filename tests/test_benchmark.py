@@ -24,6 +24,8 @@ def _game(root, name: str, frames: int = 2) -> None:
         Image.fromarray(rgb).save(split / "images" / f"{i:06d}.png")
         save_mask((rgb[..., 1] > 127).astype(np.uint8), split / "masks" / f"{i:06d}.png")
     (split / "classes.txt").write_text("0 dark\n1 bright\n")
+    if name == "beta":
+        (split / "provenance.json").write_text('{"game": "beta", "tile": 4}')
 
 
 def test_every_game_condition_and_method_in_one_table(tmp_path):
@@ -48,6 +50,9 @@ def test_every_game_condition_and_method_in_one_table(tmp_path):
     assert set(runs) == {(g, c) for g in ("alpha", "beta") for c in conf.conditions}
     for (game, _), r in runs.items():
         expected = {"shipped/wnet", "shipped/wnet+tiles", "kmeans_rgb", "kmeans_rgb+tiles"}
+        expected |= {"tile_identity", "tile_identity_robust", "colour_identity"}
+        if game == "beta":  # its capture says the tile size: the oracle is scored too
+            expected.add("tile_identity_oracle")
         if game == "alpha":
             expected |= {"heldout/wnet", "heldout/wnet+tiles"}
         assert set(r["results"]) == expected and r["images"] == 2

@@ -50,9 +50,10 @@ def test_frames():
 @pytest.mark.skipif(not CKPT.is_file(), reason=f"shipped checkpoint {CKPT} missing")
 def test_shipped_checkpoint_keeps_its_quality_on_crafter_test_frames(test_frames):
     from wnet_seg.baselines import segment_baseline
+    from wnet_seg.grid import detect
     from wnet_seg.inference import Segmenter
     from wnet_seg.metrics import SegmentationMeter
-    from wnet_seg.postprocess.tiles import SignatureIds, detect_tile_grid, pool_tiles
+    from wnet_seg.postprocess.tiles import SignatureIds, TileGrid, pool_tiles
 
     seg = Segmenter.from_checkpoint(CKPT)
     results = seg.segment_batch([rgb for rgb, _ in test_frames])
@@ -65,8 +66,9 @@ def test_shipped_checkpoint_keeps_its_quality_on_crafter_test_frames(test_frames
         base.update(segment_baseline("kmeans_rgb_localmean", rgb, k), mask)
         km = segment_baseline("kmeans_rgb", rgb, k)
         km = np.unique(km, return_inverse=True)[1].reshape(km.shape)
-        grid = detect_tile_grid(rgb)
-        assert grid is not None and grid.size == 16
+        found = detect(rgb)
+        assert found.tile == 16
+        grid = TileGrid(16, *found.offset)
         ids = SignatureIds(int(km.max()) + 1, max_id=None)
         pooled_base.update(pool_tiles(km, grid, ids), mask)
     r, rr, b, pb = ours.compute(), raw.compute(), base.compute(), pooled_base.compute()

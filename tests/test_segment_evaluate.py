@@ -15,6 +15,7 @@ from PIL import Image
 
 from wnet_seg.checkpoint import atomic_torch_save
 from wnet_seg.data.io import load_mask, save_mask
+from wnet_seg.grid import GridConfig
 from wnet_seg.inference import Segmenter
 from wnet_seg.models import WNet, WNetConfig
 from wnet_seg.postprocess.crf import CRFConfig
@@ -50,7 +51,7 @@ def pixel_art(h: int, w: int, seed: int = 0) -> np.ndarray:
 
 
 def test_segmenter_odd_sizes_and_crf(ckpt):
-    seg = Segmenter.from_checkpoint(ckpt, native_scale="off", crf=CRFConfig())
+    seg = Segmenter.from_checkpoint(ckpt, grid=GridConfig(scale="off"), crf=CRFConfig())
     for h, w in [(17, 23), (1, 5), (40, 33)]:
         rgb = pixel_art(h, w)
         r = seg.segment(rgb)
@@ -58,7 +59,7 @@ def test_segmenter_odd_sizes_and_crf(ckpt):
             assert labels.shape == (h, w) and labels.max() < 3
         assert r.probs.shape == (3, h, w)
         np.testing.assert_allclose(r.probs.sum(0), 1.0, atol=1e-5)
-        assert r.pooled is None and r.grid is None  # random pixels: no tile grid
+        assert r.pooled is None and r.grid.tile is None  # random pixels: no tile grid
         np.testing.assert_array_equal(r.output, r.crf_labels)  # no grid: the CRF's labels
         assert {"geometry", "network", "crf"} <= set(r.seconds)
     with pytest.raises(ValueError, match="window must be >= 16"):
@@ -67,8 +68,10 @@ def test_segmenter_odd_sizes_and_crf(ckpt):
 
 def test_windows_match_shape_and_are_close_to_one_pass(ckpt):
     rgb = pixel_art(150, 130, seed=1)
-    whole = Segmenter.from_checkpoint(ckpt, native_scale="off", window=512).segment(rgb).probs
-    seg = Segmenter.from_checkpoint(ckpt, native_scale="off", window=64, overlap=16)
+    whole = (
+        Segmenter.from_checkpoint(ckpt, grid=GridConfig(scale="off"), window=512).segment(rgb).probs
+    )
+    seg = Segmenter.from_checkpoint(ckpt, grid=GridConfig(scale="off"), window=64, overlap=16)
     windowed = seg.segment(rgb).probs
     assert windowed.shape == whole.shape == (3, 150, 130)
     np.testing.assert_allclose(windowed.sum(0), 1.0, atol=1e-5)
@@ -79,12 +82,13 @@ def test_windows_match_shape_and_are_close_to_one_pass(ckpt):
 def test_native_scale_segments_at_game_resolution(ckpt):
     native = pixel_art(32, 40, seed=2)
     big = native.repeat(3, 0).repeat(3, 1)
-    seg = Segmenter.from_checkpoint(ckpt, native_scale="auto")
+    seg = Segmenter.from_checkpoint(ckpt)
     result = seg.segment(big)
     labels = result.output
-    # pixel_art draws 4x4 blocks, so the 3x capture is a 12x upscale of an 8x10 frame.
-    assert labels.shape == big.shape[:2] and result.scale.factor == 12
-    assert result.native.shape == (8, 10, 3)
+    # pixel_art draws 4x4 blocks, so the 3x capture is a 12x upscale of an 8x10 frame; 12 is past
+    # GridConfig.max_scale (8), so its largest factor in range is found: 6 (a 16x20 native frame).
+    assert labels.shape == big.shape[:2] and result.grid.scale == 6
+    assert result.native.shape == (16, 20, 3)
     # Every 3x3 block has one label: the result respects the game's pixel grid.
     blocks = labels.reshape(32, 3, 40, 3)
     assert (blocks == blocks[:, :1, :, :1]).all()
@@ -92,7 +96,7 @@ def test_native_scale_segments_at_game_resolution(ckpt):
 
 
 def test_batch_equals_one_by_one_and_given_probs_skip_the_network(ckpt):
-    seg = Segmenter.from_checkpoint(ckpt, native_scale="off")
+    seg = Segmenter.from_checkpoint(ckpt, grid=GridConfig(scale="off"))
     frames = [pixel_art(32, 32, seed=s) for s in range(3)] + [pixel_art(24, 40, seed=5)]
     batched = seg.segment_batch(frames)
     for f, b in zip(frames, batched, strict=True):
@@ -163,6 +167,7 @@ def test_evaluate_cli_writes_table_json_chart_and_names_bad_mask(tmp_path, ckpt)
     assert set(report["results"]) == {
         "wnet", "wnet+crf", "wnet+tiles", "kmeans_rgb", "felzenszwalb",
         "kmeans_rgb+tiles", "felzenszwalb+tiles",
+        "tile_identity", "tile_identity_robust", "colour_identity",  # no tile size: no oracle
     }  # fmt: skip
     assert report["images"] == 2
     (bad,) = report["skipped"].values()
@@ -188,7 +193,9 @@ def test_evaluate_cli_tiles_off_and_bad_tiles_value(tmp_path, ckpt):
         [*base, f"output={out}", "tiles=off"], capture_output=True, text=True, cwd=REPO, timeout=180
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert set(json.loads((out / "metrics.json").read_text())["results"]) == {"wnet", "kmeans_rgb"}
+    assert set(json.loads((out / "metrics.json").read_text())["results"]) == {
+        "wnet", "kmeans_rgb", "tile_identity", "tile_identity_robust", "colour_identity",
+    }  # fmt: skip
     bad = subprocess.run(
         [*base, f"output={tmp_path / 'bad'}", "tiles=sixteen"],
         capture_output=True, text=True, cwd=REPO, timeout=180,

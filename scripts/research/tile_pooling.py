@@ -17,19 +17,17 @@ from pathlib import Path
 import numpy as np
 
 from wnet_seg.data.io import list_images, load_rgb
+from wnet_seg.grid import detect
 from wnet_seg.inference import Segmenter
 from wnet_seg.metrics import SegmentationMeter, _hungarian_mean_iou, contingency
 from wnet_seg.postprocess.crf import CRFConfig
 from wnet_seg.postprocess.tiles import (
     SignatureIds,
     TileConfig,
-    detect_tile_grid,
-    distinct,
+    TileGrid,
     mosaic,
     pool_tiles,
     tile_index,
-    tile_size_peaks,
-    whole_tiles,
 )
 
 CLASSES = Path("data/bench/crafter/val/classes.txt")
@@ -38,6 +36,28 @@ CLASSES = Path("data/bench/crafter/val/classes.txt")
 def _frames(cache: str) -> tuple[np.ndarray, np.ndarray]:
     d = np.load(cache)
     return d["images"], d["masks"]
+
+
+def detect_tile_grid(rgb: np.ndarray) -> TileGrid | None:
+    """The tile grid the pipeline's detector (wnet_seg.grid) finds, as a TileGrid."""
+    g = detect(rgb)
+    return None if g.tile is None else TileGrid(g.tile, *g.offset)
+
+
+def whole_tiles(rgb: np.ndarray, grid: TileGrid) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """Whole tiles ``(N, s, s, 3)`` row-major and their block ``(y0, x0, ny, nx)``."""
+    s, y0, x0 = grid.size, grid.offset_y, grid.offset_x
+    ny, nx = (rgb.shape[0] - y0) // s, (rgb.shape[1] - x0) // s
+    crop = rgb[y0 : y0 + ny * s, x0 : x0 + nx * s]
+    tiles = crop.reshape(ny, s, nx, s, -1).transpose(0, 2, 1, 3, 4).reshape(ny * nx, s, s, -1)
+    return tiles, (y0, x0, ny, nx)
+
+
+def distinct(tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One index per distinct (exact) tile and each tile's index into them."""
+    _, first, inverse = np.unique(tiles.reshape(len(tiles), -1), axis=0, return_index=True,
+                                  return_inverse=True)  # fmt: skip
+    return first, inverse.reshape(-1)
 
 
 def _majority(probs: np.ndarray, grid) -> np.ndarray:
@@ -186,18 +206,15 @@ def per_class(args) -> None:
 
 
 def grid_stats(args) -> None:
-    cfg = TileConfig()
     for folder in args.folders:
         found = collections.Counter()
-        peaks = []
+        conf = []
         for path in list_images(Path(folder)):
-            rgb = load_rgb(path)
-            sizes = list(range(cfg.min_size, min(cfg.max_size, min(rgb.shape[:2]) // 2) + 1))
-            peaks.append(max(tile_size_peaks(rgb, sizes)))
-            grid = detect_tile_grid(rgb, cfg)
-            found[grid.size if grid else None] += 1
+            g = detect(load_rgb(path))
+            conf.append(g.confidence)
+            found[g.tile] += 1
         print(
-            f"{folder}: {len(peaks)} frames, top repeat peak {min(peaks):.3f}-{max(peaks):.3f}, "
+            f"{folder}: {len(conf)} frames, grid confidence {min(conf):.2f}-{max(conf):.2f}, "
             f"grids found {dict(found)}"
         )
 

@@ -32,22 +32,22 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from wnet_seg.baselines import BASELINES
 from wnet_seg.data.degrade import CONDITIONS, parse_degradation
 from wnet_seg.data.io import ImageReadError
 from wnet_seg.evaluate import (
     COLUMNS,
-    MethodScores,
+    IDENTITY,
+    Scorer,
+    _frames,
     class_names,
+    dataset_tile,
     labelled_pairs,
     load_pair,
-    score_frame,
 )
 from wnet_seg.hostinfo import machine_description
-from wnet_seg.inference import Segmenter, SegmentOptions
+from wnet_seg.inference import VOTE_FRAMES, Segmenter, SegmentOptions, segment_options
 from wnet_seg.logs import quiet_lightning
 from wnet_seg.postprocess.crf import crf_config
-from wnet_seg.postprocess.tiles import tile_config
 from wnet_seg.report import ReportSection, write_report
 
 log = logging.getLogger("wnet_seg.benchmark")
@@ -71,6 +71,8 @@ class BenchmarkConf:
     baselines: list[str] = field(
         default_factory=lambda: ["kmeans_rgb", "kmeans_rgb_localmean", "felzenszwalb", "slic"]
     )
+    identity: list[str] = field(default_factory=lambda: list(IDENTITY))
+    vote: bool = True
     crf: bool = False
     crf_params: dict[str, Any] = field(default_factory=dict)
     tiles: str = "auto"
@@ -118,16 +120,15 @@ def _segmenters(conf: BenchmarkConf, game: str, options: SegmentOptions) -> dict
 
 def run_benchmark(conf: BenchmarkConf) -> dict[str, Any]:
     """Score every game x condition; returns ``{"runs": [...], "games": [...], ...}``."""
-    unknown = [b for b in conf.baselines if b not in BASELINES]
-    if unknown:
-        raise ValueError(f"unknown baselines {unknown}; choose from {sorted(BASELINES)}")
     conditions = [parse_degradation(c) for c in conf.conditions]
     crf = crf_config(conf.crf_params)
-    options = SegmentOptions(
-        crf=crf if conf.crf else None,
-        tiles=tile_config(conf.tiles, conf.tiles_params),
+    options = segment_options(
+        tiles=conf.tiles,
+        tiles_params=conf.tiles_params,
         native_scale=conf.native_scale,
+        crf=crf if conf.crf else None,
     )
+    Scorer(options, baselines=list(conf.baselines), identity=list(conf.identity))  # checks names
     runs = []
     for game in available_games(conf):
         root = Path(conf.data_dir) / game / conf.split
@@ -135,8 +136,19 @@ def run_benchmark(conf: BenchmarkConf) -> dict[str, Any]:
         names = class_names(pairs[0][1])
         for condition in conditions:
             segmenters = _segmenters(conf, game, options)
-            scores, frames, skipped = MethodScores(), [], {}
+            scorer = Scorer(
+                options,
+                segmenters=segmenters,
+                baselines=list(conf.baselines),
+                baseline_tiles=conf.baseline_tiles,
+                identity=list(conf.identity),
+                oracle_tile=dataset_tile(root),
+                scale=condition.scale,
+            )
+            frames, skipped = [], {}
             t0 = time.perf_counter()
+            if conf.vote:
+                scorer.fit_folder(list(_frames(pairs[:VOTE_FRAMES], condition)))
             desc = f"{game} {condition}"
             for image_path, mask_path in tqdm(pairs, desc=desc, disable=not conf.progress):
                 try:
@@ -144,18 +156,10 @@ def run_benchmark(conf: BenchmarkConf) -> dict[str, Any]:
                 except ImageReadError as err:
                     skipped[str(image_path)] = str(err)
                     continue
-                frame = score_frame(
-                    rgb,
-                    gt,
-                    image_path.name,
-                    scores,
-                    segmenters=segmenters,
-                    options=options,
-                    baselines=list(conf.baselines),
-                    baseline_tiles=conf.baseline_tiles,
-                )
+                frame = scorer.score(rgb, gt, image_path.name)
                 if len(frames) < conf.report_frames:
                     frames.append(frame)
+            scores = scorer.scores
             runs.append(
                 {
                     "game": game,
@@ -165,6 +169,7 @@ def run_benchmark(conf: BenchmarkConf) -> dict[str, Any]:
                     "results": scores.results(),
                     "skipped": skipped,
                     "checkpoints": {k: str(s.source) for k, s in segmenters.items()},
+                    "grid": None if scorer.prior is None else scorer.prior.record(),
                     "frames": frames,
                     "class_names": names,
                 }

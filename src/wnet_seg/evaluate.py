@@ -43,13 +43,29 @@ from wnet_seg.data.io import (
     load_rgb,
     read_classes,
 )
+from wnet_seg.grid import FrameGrid
 from wnet_seg.hostinfo import machine_description
-from wnet_seg.inference import FrameGeometry, Segmenter, SegmentOptions, frame_geometry
+from wnet_seg.inference import (
+    VOTE_FRAMES,
+    FrameGeometry,
+    Segmenter,
+    SegmentOptions,
+    frame_geometry,
+    segment_options,
+    vote_grid,
+)
 from wnet_seg.logs import quiet_lightning
 from wnet_seg.metrics import SegmentationMeter
 from wnet_seg.postprocess.crf import crf_config
-from wnet_seg.postprocess.tiles import pool_frame_labels, tile_config
+from wnet_seg.postprocess.tiles import pool_frame_labels
 from wnet_seg.report import ReportFrame, ReportSection, write_report
+from wnet_seg.tile_identity import (
+    IdentityState,
+    colour_identity,
+    tile_identity,
+    tile_identity_oracle,
+    tile_identity_robust,
+)
 
 log = logging.getLogger("wnet_seg.evaluate")
 
@@ -61,6 +77,10 @@ COLUMNS = [
     ("pri", "PRI"),
     ("vi", "VI"),
 ]
+
+
+# The no-learning baselines of wnet_seg.tile_identity.
+IDENTITY = ("tile_identity", "tile_identity_oracle", "tile_identity_robust", "colour_identity")
 
 
 @dataclass
@@ -77,6 +97,9 @@ class EvaluateConf:
     tiles: str = "auto"
     tiles_params: dict[str, Any] = field(default_factory=dict)
     baseline_tiles: bool = True
+    identity: list[str] = field(default_factory=lambda: list(IDENTITY))
+    oracle_tile: int | None = None
+    vote: bool = True
     device: str = "cpu"
     native_scale: str = "auto"
     degrade: str = "clean"
@@ -122,57 +145,111 @@ class MethodScores:
         }
 
 
-def score_frame(
-    rgb: np.ndarray,
-    gt: np.ndarray,
-    name: str,
-    scores: MethodScores,
-    *,
-    segmenters: dict[str, Segmenter],
-    options: SegmentOptions,
-    baselines: list[str],
-    baseline_tiles: bool,
-) -> ReportFrame:
-    """Every method's labels of one frame, scored into ``scores``; returns them with their
-    per-frame mIoU (a :class:`~wnet_seg.report.ReportFrame`).
+@dataclass
+class Scorer:
+    """Every method on the frames of one run (a dataset, or one game and condition).
 
     Each W-Net (``segmenters``: method-name prefix -> segmenter; ``""`` gives ``wnet``,
-    ``wnet+crf``, ``wnet+tiles``) runs once (:meth:`Segmenter.segment`): its per-pixel, CRF and
-    pooled outputs come from that one pass. Baselines run on the full-resolution frame;
-    ``<name>+tiles`` pools their labels on the same native tile grid the W-Net's pooling uses.
+    ``wnet+crf``, ``wnet+tiles``) runs once per frame (:meth:`Segmenter.segment`): its per-pixel,
+    CRF and pooled outputs come from that one pass. Classical ``baselines`` run on the
+    full-resolution frame; ``<name>+tiles`` pools their labels on the same native tile grid the
+    W-Net's pooling uses. ``identity`` baselines (:mod:`wnet_seg.tile_identity`) keep their ids
+    across the run's frames; ``tile_identity_oracle`` gets the true ``oracle_tile`` (native px)
+    and the condition's ``scale``. :meth:`fit_folder` votes one grid for the run's frames.
     """
-    frame = ReportFrame(name=name, image=rgb, truth=gt)
-    scores.frames += 1
 
-    def add(method: str, labels: np.ndarray, took: float) -> None:
-        frame.outputs[method] = labels
-        frame.scores[method] = scores.add(method, labels, gt, name, took)
+    options: SegmentOptions
+    segmenters: dict[str, Segmenter] = field(default_factory=dict)
+    baselines: list[str] = field(default_factory=list)
+    baseline_tiles: bool = True
+    identity: list[str] = field(default_factory=list)
+    oracle_tile: int | None = None
+    scale: float = 1.0
+    scores: MethodScores = field(default_factory=MethodScores)
+    prior: FrameGrid | None = None
 
-    k = max(1, len(np.setdiff1d(np.unique(gt), [IGNORE_ID])))
-    geo = None
-    for prefix, segmenter in segmenters.items():
-        r = segmenter.segment(rgb)
-        t_net = r.seconds["geometry"] + r.seconds["network"]
-        add(f"{prefix}wnet", r.labels, r.seconds["network"])
-        if r.crf_labels is not None:
-            add(f"{prefix}wnet+crf", r.crf_labels, t_net + r.seconds["crf"])
-        if options.tiles is not None:
-            add(f"{prefix}wnet+tiles", r.tiled, t_net + r.seconds.get("tiles", 0.0))
-        geo = geo or FrameGeometry(r.scale, r.native, r.grid)
-    if geo is None and options.tiles is not None and baseline_tiles:
-        geo = frame_geometry(rgb, options)
-    for b in baselines:
-        t0 = time.perf_counter()
-        labels = segment_baseline(b, rgb, k)
-        took = time.perf_counter() - t0
-        add(b, labels, took)
-        if options.tiles is not None and baseline_tiles:
+    def __post_init__(self) -> None:
+        unknown = [b for b in self.baselines if b not in BASELINES]
+        unknown += [b for b in self.identity if b not in IDENTITY]
+        if unknown:
+            raise ValueError(
+                f"unknown baselines {unknown}; choose from {sorted([*BASELINES, *IDENTITY])}"
+            )
+        if "tile_identity_oracle" in self.identity and not self.oracle_tile:
+            self.identity = [b for b in self.identity if b != "tile_identity_oracle"]
+            log.warning("tile_identity_oracle left out: the true tile size is not known")
+        self._states = {name: IdentityState() for name in self.identity}
+
+    def fit_folder(self, frames: list[np.ndarray]) -> None:
+        """Vote the shared grid on the run's first frames (every method then uses it)."""
+        self.prior = vote_grid(frames, self.options)
+        for seg in self.segmenters.values():
+            seg.prior = self.prior
+
+    def score(self, rgb: np.ndarray, gt: np.ndarray, name: str) -> ReportFrame:
+        """Every method's labels of one frame, scored; returned with their per-frame mIoU."""
+        frame = ReportFrame(name=name, image=rgb, truth=gt)
+        self.scores.frames += 1
+
+        def add(method: str, labels: np.ndarray, took: float) -> None:
+            frame.outputs[method] = labels
+            frame.scores[method] = self.scores.add(method, labels, gt, name, took)
+
+        geo = None
+        for prefix, segmenter in self.segmenters.items():
+            r = segmenter.segment(rgb)
+            t_net = r.seconds["geometry"] + r.seconds["network"]
+            add(f"{prefix}wnet", r.labels, r.seconds["network"])
+            if r.crf_labels is not None:
+                add(f"{prefix}wnet+crf", r.crf_labels, t_net + r.seconds["crf"])
+            if self.options.tiles is not None:
+                add(f"{prefix}wnet+tiles", r.tiled, t_net + r.seconds.get("tiles", 0.0))
+            geo = geo or FrameGeometry(r.grid, r.native)
+        t_geo = 0.0
+        if geo is None and (self.identity or (self.options.tiles and self.baseline_tiles)):
             t0 = time.perf_counter()
-            if geo.grid is not None:  # per-frame ids: baselines share no classes across frames
-                pooled = pool_frame_labels(geo.to_native(labels), geo.grid, options.tiles.min_share)
-                labels = geo.to_input(pooled, rgb.shape[:2])
-            add(f"{b}+tiles", labels, took + time.perf_counter() - t0)
-    return frame
+            geo = frame_geometry(rgb, self.options, self.prior)
+            t_geo = time.perf_counter() - t0
+        self._classical(rgb, gt, geo, add)
+        for b in self.identity:
+            t0 = time.perf_counter()
+            add(b, self._identity(b, rgb, geo), t_geo + time.perf_counter() - t0)
+        return frame
+
+    def _classical(self, rgb, gt, geo: FrameGeometry | None, add) -> None:
+        k = max(1, len(np.setdiff1d(np.unique(gt), [IGNORE_ID])))
+        for b in self.baselines:
+            t0 = time.perf_counter()
+            labels = segment_baseline(b, rgb, k)
+            took = time.perf_counter() - t0
+            add(b, labels, took)
+            if self.options.tiles is not None and self.baseline_tiles:
+                t0 = time.perf_counter()
+                if geo is not None and geo.grid.tile is not None:  # per-frame ids
+                    native = geo.to_native(labels)
+                    pooled = pool_frame_labels(native, geo.grid, self.options.tiles.min_share)
+                    labels = geo.to_input(pooled, rgb.shape[:2])
+                add(f"{b}+tiles", labels, took + time.perf_counter() - t0)
+
+    def _identity(self, name: str, rgb: np.ndarray, geo: FrameGeometry | None) -> np.ndarray:
+        state = self._states[name]
+        if name == "colour_identity":
+            return colour_identity(rgb, state)
+        if name == "tile_identity_oracle":
+            return tile_identity_oracle(rgb, state, int(self.oracle_tile), scale=self.scale)
+        grid = None if geo is None else geo.grid
+        fn = tile_identity if name == "tile_identity" else tile_identity_robust
+        return fn(rgb, state, self.options.grid, grid=grid)
+
+
+def dataset_tile(root: str | Path) -> int | None:
+    """The native tile size a capture recorded (``provenance.json`` beside or above images/)."""
+    for folder in (Path(root), Path(root).parent):
+        path = folder / "provenance.json"
+        if path.is_file():
+            tile = json.loads(path.read_text()).get("tile")
+            return int(tile) if tile else None
+    return None
 
 
 def load_pair(
@@ -182,6 +259,15 @@ def load_pair(
     rgb = load_rgb(image_path)
     gt = load_mask(mask_path, expected_hw=rgb.shape[:2])
     return condition(rgb, gt)
+
+
+def _frames(pairs: list[tuple[Path, Path]], condition: Degradation):
+    """The readable frames of ``pairs`` under ``condition`` (for the folder vote)."""
+    for image_path, mask_path in pairs:
+        try:
+            yield load_pair(image_path, mask_path, condition)[0]
+        except ImageReadError:
+            continue
 
 
 def _display_name(path: Path, root: str) -> str:
@@ -200,21 +286,29 @@ def class_names(mask_path: Path) -> dict[int, str] | None:
 
 def evaluate(conf: EvaluateConf) -> dict[str, Any]:
     """Score every method on every labelled frame; returns ``{method: {metric: value}}`` and more."""
-    unknown = [b for b in conf.baselines if b not in BASELINES]
-    if unknown:
-        raise ValueError(f"unknown baselines {unknown}; choose from {sorted(BASELINES)}")
     condition = parse_degradation(conf.degrade)
     crf = crf_config(conf.crf_params)  # checked even with crf=false: a typo is an error
-    options = SegmentOptions(
-        crf=crf if conf.crf else None,
-        tiles=tile_config(conf.tiles, conf.tiles_params),
+    options = segment_options(
+        tiles=conf.tiles,
+        tiles_params=conf.tiles_params,
         native_scale=conf.native_scale,
+        crf=crf if conf.crf else None,
     )
     pairs = labelled_pairs(conf.images, conf.masks, conf.limit)
     segmenter = None
     if conf.ckpt != "none":
         segmenter = Segmenter.from_checkpoint(conf.ckpt, device=conf.device, options=options)
-    scores = MethodScores()
+    scorer = Scorer(
+        options,
+        segmenters={} if segmenter is None else {"": segmenter},
+        baselines=list(conf.baselines),
+        baseline_tiles=conf.baseline_tiles,
+        identity=list(conf.identity),
+        oracle_tile=conf.oracle_tile or dataset_tile(conf.images),
+        scale=condition.scale,
+    )
+    if conf.vote:
+        scorer.fit_folder(list(_frames(pairs[:VOTE_FRAMES], condition)))
     frames: list[ReportFrame] = []
     skipped: dict[str, str] = {}
     for image_path, mask_path in tqdm(
@@ -226,18 +320,10 @@ def evaluate(conf: EvaluateConf) -> dict[str, Any]:
             skipped[str(image_path)] = str(err)
             log.error("skipped: %s", err)
             continue
-        frame = score_frame(
-            rgb,
-            gt,
-            _display_name(image_path, conf.images),
-            scores,
-            segmenters={} if segmenter is None else {"": segmenter},
-            options=options,
-            baselines=list(conf.baselines),
-            baseline_tiles=conf.baseline_tiles,
-        )
+        frame = scorer.score(rgb, gt, _display_name(image_path, conf.images))
         if len(frames) < conf.report_frames:
             frames.append(frame)
+    scores = scorer.scores
     return {
         "frames": frames,
         "legend": None if segmenter is None else segmenter.legend(),

@@ -289,6 +289,22 @@ def from_native(labels: np.ndarray, grid: FrameGrid, out_hw: tuple[int, int]) ->
     return labels[rows][:, cols]
 
 
+def sample_native(labels: np.ndarray, grid: FrameGrid) -> np.ndarray:
+    """A full-resolution label map at the native cells: each cell takes the label of the input
+    pixel nearest its centre (nearest neighbour; for maps that are not colours, e.g. masks)."""
+    labels = np.asarray(labels)
+    if grid.kernel == "none" or grid.scale == 1.0:
+        return labels.copy()
+
+    def centres(n_cells: int, n_px: int, origin: float) -> np.ndarray:
+        c = np.floor(origin + (np.arange(n_cells) + 0.5) * grid.scale)
+        return np.clip(c, 0, n_px - 1).astype(np.int64)
+
+    rows = centres(grid.native_hw[0], labels.shape[0], grid.origin[0])
+    cols = centres(grid.native_hw[1], labels.shape[1], grid.origin[1])
+    return labels[rows][:, cols]
+
+
 def _packed(native: np.ndarray) -> np.ndarray:
     """One int32 per pixel (RGB), so comparing pixels is one comparison."""
     x = native.astype(np.int32)

@@ -23,25 +23,26 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from wnet_seg import grid as gridlib
 from wnet_seg.assets import default_checkpoint
 from wnet_seg.checkpoint import load_wnet
-from wnet_seg.data.native_scale import PixelGrid, from_native, resolve_grid, to_native
+from wnet_seg.grid import FrameGrid, GridConfig
 from wnet_seg.models.wnet import WNet
 from wnet_seg.postprocess.crf import CRFConfig, crf_refine_config
-from wnet_seg.postprocess.tiles import (
-    SignatureIds,
-    TileConfig,
-    TileGrid,
-    detect_tile_grid,
-    pool_out_of_context,
+from wnet_seg.postprocess.tiles import SignatureIds, TileConfig, pool_out_of_context
+
+# Frames of a folder whose grids are voted into a shared one (Segmenter.fit_folder).
+VOTE_FRAMES = (
+    32  # measured: 16 JPEG MiniGrid test frames do not agree, 32 do (every game, condition)
 )
+
 
 @dataclass(frozen=True)
 class SegmentOptions:
@@ -50,14 +51,15 @@ class SegmentOptions:
     Attributes:
         crf: dense-CRF settings, or ``None`` for no CRF.
         tiles: tile-pooling settings, or ``None`` for per-pixel output only.
-        native_scale: ``"auto"`` (detect an integer upscale), ``"off"``, or an integer factor.
+        grid: how the native scale and the tile grid are found (:class:`wnet_seg.grid.GridConfig`:
+            ``scale`` auto/off/factor, ``tile`` auto/off/size, sizes, confidence, bands).
         window: frames larger than this (native pixels) are segmented in overlapping windows.
         overlap: overlap of those windows, in pixels.
     """
 
     crf: CRFConfig | None = None
     tiles: TileConfig | None = field(default_factory=TileConfig)
-    native_scale: str | int = "auto"
+    grid: GridConfig = field(default_factory=GridConfig)
     window: int = 512
     overlap: int = 32
 
@@ -66,9 +68,50 @@ class SegmentOptions:
             raise ValueError(f"window must be >= 16, got {self.window}")
         if not 0 <= self.overlap < self.window:
             raise ValueError(f"overlap must be in [0, window), got {self.overlap}")
-        if self.tiles is not None and self.tiles.mode == "off":
-            object.__setattr__(self, "tiles", None)  # one spelling of "no pooling"
-        resolve_grid(np.zeros((2, 2, 3), np.uint8), self.native_scale)  # a bad value fails here
+        if self.grid.tile == "off":
+            object.__setattr__(self, "tiles", None)  # no grid, nothing to pool
+        elif self.tiles is None and self.grid.tile == "auto":
+            object.__setattr__(self, "grid", replace(self.grid, tile="off"))  # nothing to find
+
+
+GRID_PARAMS = ("min_tile", "max_tile", "min_confidence", "bands")
+TILE_PARAMS = ("min_share", "reps")
+
+
+def segment_options(
+    *,
+    tiles: str | int = "auto",
+    tiles_params: dict[str, Any] | None = None,
+    native_scale: str | float = "auto",
+    crf: CRFConfig | None = None,
+    window: int = 512,
+    overlap: int = 32,
+) -> SegmentOptions:
+    """The options of the command-line apps: ``tiles=auto|off|<size>`` and ``tiles_params``
+    (pooling: ``min_share``, ``reps``; grid: ``min_tile``, ``max_tile``, ``min_confidence``,
+    ``bands``), ``native_scale=auto|off|<factor>``. An unknown key or bad value says which."""
+    params = dict(tiles_params or {})
+    unknown = sorted(set(params) - set(GRID_PARAMS) - set(TILE_PARAMS))
+    if unknown:
+        raise ValueError(
+            f"unknown tiles_params {unknown}; valid keys: {sorted(GRID_PARAMS + TILE_PARAMS)}"
+        )
+    mode = str(tiles)
+    if mode not in ("auto", "off") and not (mode.isdigit() and int(mode) >= 2):
+        raise ValueError(
+            f"tiles must be 'auto', 'off' or a tile size >= 2 (native px), got {mode!r}"
+        )
+    grid = GridConfig(
+        scale=str(native_scale),
+        tile=mode if mode in ("auto", "off") else int(mode),
+        **{k: v for k, v in params.items() if k in GRID_PARAMS},
+    )
+    pooling = (
+        None
+        if mode == "off"
+        else TileConfig(**{k: v for k, v in params.items() if k in TILE_PARAMS})
+    )
+    return SegmentOptions(crf=crf, tiles=pooling, grid=grid, window=window, overlap=overlap)
 
 
 @dataclass
@@ -79,18 +122,17 @@ class SegmentResult:
         labels: per-pixel W-Net classes (argmax of the network), ``(H, W)``.
         probs: the network's class probabilities ``(K, h, w)`` at native resolution.
         native: the native-resolution frame ``(h, w, 3)`` the network saw.
-        scale: the native pixel grid found (factor 1 when the frame is not upscaled).
-        grid: the tile grid found (native pixels), ``None`` when none or pooling is off.
+        grid: what :func:`wnet_seg.grid.detect` found: native scale, tile size (``None``: no
+            grid), phase, bands, confidence.
         crf_labels: per-pixel classes after the CRF (``None`` without CRF).
         pooled: tile-pooled ids (``None`` when no grid was found or pooling is off).
-        seconds: time spent per stage (``network``, ``crf``, ``tiles``).
+        seconds: time spent per stage (``geometry``, ``network``, ``crf``, ``tiles``).
     """
 
     labels: np.ndarray
     probs: np.ndarray
     native: np.ndarray
-    scale: PixelGrid
-    grid: TileGrid | None = None
+    grid: FrameGrid
     crf_labels: np.ndarray | None = None
     pooled: np.ndarray | None = None
     seconds: dict[str, float] = field(default_factory=dict)
@@ -108,44 +150,49 @@ class SegmentResult:
         return self.labels if self.crf_labels is None else self.crf_labels
 
     def record(self, file: str) -> dict[str, Any]:
-        """The JSON line ``wnet-seg-segment`` writes for this frame (``frames.jsonl``)."""
-        g = self.grid
-        return {
-            "file": file,
-            "scale": float(self.scale.factor),
-            "scale_offset": [self.scale.offset_y, self.scale.offset_x],
-            "native_hw": list(self.native.shape[:2]),
-            "tile": None if g is None else g.size,
-            "offset": None if g is None else [g.offset_y, g.offset_x],
-            "pooled": self.pooled is not None,
-        }
+        """The JSON line ``wnet-seg-segment`` writes for this frame (``frames.jsonl``): ``file``,
+        ``scale`` (input px per native px), ``tile`` (native px or null), ``offset`` ([y, x]
+        native px), ``confidence``, plus kernel, origin, sizes, bands and noise."""
+        g = self.grid.record()
+        return {"file": file, **g, "pooled": self.pooled is not None}
 
 
 @dataclass(frozen=True)
 class FrameGeometry:
-    """Where a frame's pixels come from: its native pixel grid, the native frame and tile grid."""
+    """Where a frame's pixels come from: what the detector found and the native frame."""
 
-    scale: PixelGrid
+    grid: FrameGrid
     native: np.ndarray
-    grid: TileGrid | None
 
     def to_native(self, labels: np.ndarray) -> np.ndarray:
-        """A full-resolution label map sampled at the native pixels (nearest)."""
-        return to_native(labels, self.scale) if self.scale.factor > 1 else labels
+        """A full-resolution label map sampled at the native cells (nearest)."""
+        return gridlib.sample_native(labels, self.grid)
 
     def to_input(self, labels: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
         """A native-resolution map back at the input's exact size ``hw`` (nearest)."""
-        return from_native(labels, self.scale, hw) if self.scale.factor > 1 else labels
+        return gridlib.from_native(labels, self.grid, hw)
 
 
-def frame_geometry(rgb: np.ndarray, options: SegmentOptions) -> FrameGeometry:
+def frame_geometry(
+    rgb: np.ndarray, options: SegmentOptions, prior: FrameGrid | None = None
+) -> FrameGeometry:
     """Native scale, native frame and tile grid of a uint8 RGB frame, as the pipeline sees it
-    (also what the baselines' tile pooling uses, so every method is pooled on the same grid)."""
+    (also what the baselines' tile pooling uses, so every method is pooled on the same grid).
+    ``prior``: a folder's voted grid (scale and tile size fixed, phases refitted)."""
     rgb = _as_rgb(rgb)
-    scale = resolve_grid(rgb, options.native_scale)
-    native = to_native(rgb, scale) if scale.factor > 1 else rgb
-    grid = detect_tile_grid(native, options.tiles) if options.tiles is not None else None
-    return FrameGeometry(scale, native, grid)
+    h, w = rgb.shape[:2]
+    if min(h, w) < 2:  # nothing to detect in a line of pixels
+        return FrameGeometry(FrameGrid(input_hw=(h, w), native_hw=(h, w)), rgb)
+    grid = gridlib.detect(rgb, options.grid, prior=prior)
+    return FrameGeometry(grid, gridlib.to_native(rgb, grid))
+
+
+def vote_grid(frames: list[np.ndarray], options: SegmentOptions) -> FrameGrid | None:
+    """The grid the first :data:`VOTE_FRAMES` frames of a folder agree on (``None``: none)."""
+    if options.tiles is None and options.grid.scale != "auto":
+        return None
+    sample = [_as_rgb(f) for f in frames[:VOTE_FRAMES]]
+    return gridlib.vote([gridlib.detect(f, options.grid) for f in sample if min(f.shape[:2]) >= 2])
 
 
 def _starts(n: int, window: int, overlap: int) -> list[int]:
@@ -181,6 +228,7 @@ class Segmenter:
         self.options = options or SegmentOptions()
         self.source = None if source is None else Path(source)
         self.signature_ids = signature_ids or SignatureIds(net.num_classes)
+        self.prior: FrameGrid | None = None  # a folder's voted grid (fit_folder)
 
     @classmethod
     def from_checkpoint(
@@ -226,6 +274,14 @@ class Segmenter:
                 count[..., y : y + p.shape[2], x : x + p.shape[3]] += 1
         return out / count
 
+    def fit_folder(self, frames: list[np.ndarray]) -> FrameGrid | None:
+        """Vote the grid shared by the frames of one folder (the first :data:`VOTE_FRAMES` are
+        enough) and use it as the prior of every later frame: frames that show too little on
+        their own (a small window, mostly one floor) get the folder's scale and tile size, with
+        their own phase. ``None`` (no prior) when the frames do not agree or show no grid."""
+        self.prior = vote_grid(frames, self.options)
+        return self.prior
+
     def segment(self, frame: np.ndarray) -> SegmentResult:
         return self.segment_batch([frame])[0]
 
@@ -237,7 +293,7 @@ class Segmenter:
         network; it needs frames at native resolution (``native_scale="off"``)."""
         frames = [_as_rgb(f) for f in frames]
         t0 = time.perf_counter()
-        geometries = [frame_geometry(f, self.options) for f in frames]
+        geometries = [frame_geometry(f, self.options, self.prior) for f in frames]
         t_geometry = (time.perf_counter() - t0) / max(1, len(frames))
         network, seconds = self._network([g.native for g in geometries], probs)
         return [
@@ -287,7 +343,7 @@ class Segmenter:
             t0 = time.perf_counter()
             crf_labels = crf_refine_config(p, geo.native, opts.crf).argmax(0)
             seconds["crf"] = time.perf_counter() - t0
-        if opts.tiles is not None and geo.grid is not None:
+        if opts.tiles is not None and geo.grid.tile is not None:
             t0 = time.perf_counter()
             pooled = pool_out_of_context(
                 labels, geo.native, geo.grid, opts.tiles, self.signature_ids, self._mosaic_labels
@@ -297,7 +353,6 @@ class Segmenter:
             labels=geo.to_input(labels, hw),
             probs=p,
             native=geo.native,
-            scale=geo.scale,
             grid=geo.grid,
             crf_labels=None if crf_labels is None else geo.to_input(crf_labels, hw),
             pooled=None if pooled is None else geo.to_input(pooled, hw),

@@ -22,6 +22,7 @@ import torch
 from wnet_seg import __version__
 from wnet_seg.checkpoint import CHECKPOINT_FORMAT, build_wnet, read_settings
 from wnet_seg.config import LossConf, OptimConf
+from wnet_seg.grid import GridConfig
 from wnet_seg.inference import Segmenter, SegmentOptions
 from wnet_seg.losses.objective import NCutObjective
 from wnet_seg.metrics import ValidationMetrics
@@ -129,7 +130,7 @@ class WNetModule(pl.LightningModule):
         tiles = TileConfig() if self.val_metrics.tiles else None
         self._val_segmenter = Segmenter(
             self.net,
-            SegmentOptions(tiles=tiles, native_scale="off"),
+            SegmentOptions(tiles=tiles, grid=GridConfig(scale="off")),
             signature_ids=SignatureIds(self.net.num_classes, max_id=None),
         )
 

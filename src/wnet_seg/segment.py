@@ -34,11 +34,11 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
-from wnet_seg.data.io import list_images
-from wnet_seg.inference import Segmenter
+from wnet_seg.data.io import ImageReadError, list_images, load_rgb
+from wnet_seg.inference import VOTE_FRAMES, Segmenter, segment_options
 from wnet_seg.logs import quiet_lightning
 from wnet_seg.postprocess.crf import crf_config
-from wnet_seg.postprocess.tiles import SignatureIds, tile_config
+from wnet_seg.postprocess.tiles import SignatureIds
 from wnet_seg.prediction import (
     WORK,
     FolderFrames,
@@ -76,6 +76,7 @@ class SegmentConf:
     overlap: int = 32
     overlays: bool = True
     overlay_alpha: float = 0.5
+    vote: bool = True
     overwrite: bool = False
     adapt: bool = False
     adapt_steps: int = 600
@@ -133,14 +134,15 @@ def adapt(conf: SegmentConf) -> str:
 
 def build_segmenter(conf: SegmentConf) -> Segmenter:
     crf = crf_config(conf.crf_params)  # checked even with crf=false: a typo is an error
-    seg = Segmenter.from_checkpoint(
-        conf.ckpt,
-        crf=crf if conf.crf else None,
-        tiles=tile_config(conf.tiles, conf.tiles_params),
+    options = segment_options(
+        tiles=conf.tiles,
+        tiles_params=conf.tiles_params,
         native_scale=conf.native_scale,
+        crf=crf if conf.crf else None,
         window=conf.window,
         overlap=conf.overlap,
     )
+    seg = Segmenter.from_checkpoint(conf.ckpt, options=options)
     # Unbounded process-local ids; finalize() makes them global and 8-bit.
     seg.signature_ids = SignatureIds(seg.num_classes, max_id=None)
     return seg
@@ -167,6 +169,8 @@ def run_segment(conf: SegmentConf) -> dict[str, Any]:
     rels = [f.relative_to(src).as_posix() if src.is_dir() else f.name for f in files]
     todo = [r for r in rels if not layout.done(r)]
     seg = build_segmenter(conf)
+    if conf.vote:  # every process votes on the same first frames: the same prior everywhere
+        seg.fit_folder(_first_readable(files, VOTE_FRAMES))
     layout.out.mkdir(parents=True, exist_ok=True)
     writer = FrameWriter(layout, src, conf.overlay_alpha, conf.overlays)
     if not todo:  # everything segmented: at most the final masks are missing
@@ -196,6 +200,18 @@ def run_segment(conf: SegmentConf) -> dict[str, Any]:
         "rank": trainer.global_rank,
         "checkpoint": str(seg.source),
     }
+
+
+def _first_readable(files: list[Path], n: int) -> list:
+    out = []
+    for f in files:
+        if len(out) == n:
+            break
+        try:
+            out.append(load_rgb(f))
+        except ImageReadError:
+            continue
+    return out
 
 
 def _alpha(conf: SegmentConf) -> float | None:

@@ -136,12 +136,16 @@ def _exact_tiles(rgb: np.ndarray, grid: FrameGrid, state: IdentityState) -> np.n
 
 
 def tile_identity(
-    rgb: np.ndarray, state: IdentityState, config: GridConfig | None = None
+    rgb: np.ndarray,
+    state: IdentityState,
+    config: GridConfig | None = None,
+    grid: FrameGrid | None = None,
 ) -> np.ndarray:
-    """Exact tile patterns at the grid :func:`~wnet_seg.grid.detect` finds (exact colours where
-    there is no whole tile or no grid)."""
+    """Exact tile patterns at the grid :func:`~wnet_seg.grid.detect` finds, or at ``grid`` when
+    given (e.g. the folder-voted grid every method of a benchmark shares); exact colours where
+    there is no whole tile or no grid."""
     rgb = grid_mod._check_rgb(rgb)
-    return _exact_tiles(rgb, grid_mod.detect(rgb, config), state)
+    return _exact_tiles(rgb, grid or grid_mod.detect(rgb, config), state)
 
 
 def tile_identity_oracle(
@@ -166,13 +170,16 @@ def tile_identity_oracle(
 
 
 def tile_identity_robust(
-    rgb: np.ndarray, state: IdentityState, config: GridConfig | None = None
+    rgb: np.ndarray,
+    state: IdentityState,
+    config: GridConfig | None = None,
+    grid: FrameGrid | None = None,
 ) -> np.ndarray:
     """Native scale recovered, cells snapped to their dominant colour (:func:`to_native`),
     tiles matched within the frame's noise tolerance (``TILE_TOL * noise`` RMS; exact for exact
     frames), colours likewise (``PIXEL_TOL * noise``) where there is no whole tile."""
     rgb = grid_mod._check_rgb(rgb)
-    grid = grid_mod.detect(rgb, config)
+    grid = grid or grid_mod.detect(rgb, config)
     native = grid_mod.to_native(rgb, grid)
     base = _tolerant_colour_ids(native, state, grid_mod.PIXEL_TOL * grid.noise)
     if grid.tile is not None:

@@ -73,7 +73,8 @@ class ImageDataset(Dataset):
         train: random crops/flips (``aug``) of ``crop_size``; otherwise the full frame
             (centre-cropped to ``crop_size`` only when ``eval_crop`` is set).
         repeat: serve the list this many times per epoch (the overfit dataset).
-        scale: integer nearest-neighbour upscale; ``native_scale``: undo a detected integer
+        scale: integer nearest-neighbour upscale; ``native_scale``: undo a detected (integer or
+            not, nearest or bilinear)
             upscale first so the model sees the game's own pixel grid.
     """
 
@@ -148,14 +149,14 @@ class ImageDataset(Dataset):
             if mpath is not None
             else None
         )
-        if self.native_scale:
-            from wnet_seg.data.native_scale import detect_grid, to_native
+        if self.native_scale:  # the pipeline's own detector (wnet_seg.grid), scale only
+            from wnet_seg import grid as gridlib
 
-            grid = detect_grid(image)  # factor and phase of an integer nearest upscale
-            if grid.factor > 1:
-                image = to_native(image, grid)
+            grid = gridlib.detect(image, gridlib.GridConfig(tile="off"))
+            if grid.scale != 1.0:
+                image = gridlib.to_native(image, grid)
                 if mask is not None:
-                    mask = to_native(mask, grid)
+                    mask = gridlib.sample_native(mask, grid)
         return nearest_upscale(image, mask, self.scale)
 
     def _read_with_policy(self, index: int) -> tuple[int, np.ndarray, np.ndarray | None, list[str]]:

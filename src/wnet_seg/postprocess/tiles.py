@@ -10,17 +10,14 @@ The W-Net sees context, so the same tile can get different classes next to a tre
 grass (thin "halo" classes along texture boundaries). :class:`~wnet_seg.inference.Segmenter`
 therefore labels each *distinct* tile of a frame **out of context**: the network segments a
 periodic mosaic of that tile alone (``reps x reps`` copies, the centre copy is read), so identical
-tiles always get the same signature. Partial tiles at the frame's border keep their in-context
-classes (:func:`pool_tiles`).
+tiles always get the same signature. Tiles are "identical" within the frame's own noise level
+(:func:`wnet_seg.grid.tile_keys`): exact on exact frames, tolerant on JPEG or resampled ones, so
+pooling survives screenshots as found in the wild. Partial tiles at the frame's border keep their
+in-context classes (:func:`pool_tiles`); HUD bands the detector left out of the grid keep their
+per-pixel classes.
 
-The grid is found from the frame itself and pooling is skipped when there is none:
-
-- **tile size**: tiles repeat exactly, so the share of pixels equal to the pixel ``s`` columns
-  (rows) away peaks at the tile size; we scan ``s`` from ``min_size`` to ``max_size`` for the
-  peak over the neighbouring shifts (``min_peak`` or nothing; multiples of the tile size peak too, so the
-  smallest size with at least 40 % of the top peak wins);
-- **phase**: the offset at which the frame has the fewest distinct tiles (a misaligned grid cuts
-  tiles in two and multiplies the distinct ones).
+The grid (native scale, tile size, phase, bands, confidence) comes from :mod:`wnet_seg.grid`;
+pooling is skipped when no grid is claimed.
 
 Label ids: a tile whose signature is one class ``c`` keeps id ``c``; each mixed signature gets the
 next free id from ``K`` on, recorded in a :class:`SignatureIds` shared by every frame of a run so
@@ -29,66 +26,34 @@ ids mean the same thing across frames (``SignatureIds.table`` says which classes
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from wnet_seg.grid import FrameGrid, tile_keys
+
 MAX_ID = 255  # masks are 8-bit PNGs; see SignatureIds.assign
 
 
-@dataclass
+@dataclass(frozen=True)
 class TileConfig:
-    """Tile pooling options.
+    """Tile pooling options (the grid's own options: :class:`wnet_seg.grid.GridConfig`).
 
     Attributes:
-        mode: ``"auto"`` (detect the grid, pool only when one is found), ``"off"``, or a tile size
-            in native pixels (the phase is still detected).
         min_share: a class is part of a tile's signature when it covers at least this share of the
             tile's pixels.
         reps: the out-of-context mosaic of a tile has ``reps x reps`` copies (odd, >= 1).
-        min_size, max_size: the tile sizes (native pixels) ``"auto"`` tries.
-        min_peak: how much more often pixels repeat at the tile size than at the shifts next to it
-            (share of pixels) for ``"auto"`` to accept a grid. Measured: Crafter frames 0.34-0.54
-            at 16 px; our Super Mario Bros frames 0.01-0.19 (27 of 64 pass); Atari frames under
-            0.03 (mostly flat background), which keep per-pixel labels.
     """
 
-    mode: str = "auto"
     min_share: float = 0.1
     reps: int = 3
-    min_size: int = 4
-    max_size: int = 64
-    min_peak: float = 0.05
 
     def __post_init__(self) -> None:
-        self.mode = str(self.mode)
-        if self.mode not in ("auto", "off") and not (self.mode.isdigit() and int(self.mode) >= 2):
-            raise ValueError(
-                f"tiles must be 'auto', 'off' or a tile size >= 2 (native pixels), got {self.mode!r}"
-            )
         if int(self.reps) != self.reps or self.reps < 1 or self.reps % 2 == 0:
             raise ValueError(f"tiles reps must be an odd integer >= 1, got {self.reps}")
         if not 0.0 < self.min_share <= 0.5:
             raise ValueError(f"tiles min_share must be in (0, 0.5], got {self.min_share}")
-        if not 2 <= self.min_size <= self.max_size:
-            raise ValueError(
-                f"tiles min_size/max_size must satisfy 2 <= min_size <= max_size, got "
-                f"{self.min_size}/{self.max_size}"
-            )
-        if not 0.0 <= self.min_peak < 1.0:
-            raise ValueError(f"tiles min_peak must be in [0, 1), got {self.min_peak}")
-
-
-def tile_config(mode: str, params: dict | None = None) -> TileConfig:
-    """A :class:`TileConfig` from CLI values; an unknown ``tiles_params`` key is a clear error."""
-    params = dict(params or {})
-    known = {f for f in TileConfig.__dataclass_fields__ if f != "mode"}
-    unknown = sorted(set(params) - known)
-    if unknown:
-        raise ValueError(f"unknown tiles_params {unknown}; valid keys: {sorted(known)}")
-    return TileConfig(mode=mode, **params)
 
 
 @dataclass(frozen=True)
@@ -98,90 +63,6 @@ class TileGrid:
     size: int
     offset_y: int = 0
     offset_x: int = 0
-
-
-def _packed(rgb: np.ndarray) -> np.ndarray:
-    """One int64 per pixel (all channels), so comparing pixels is one comparison."""
-    a = np.asarray(rgb)
-    if a.ndim == 2:
-        return a.astype(np.int64)
-    out = np.zeros(a.shape[:2], dtype=np.int64)
-    for c in range(a.shape[2]):
-        out = (out << 16) | a[..., c].astype(np.int64)
-    return out
-
-
-def _repeat_share_packed(p: np.ndarray, shift: int) -> float:
-    h, w = p.shape
-    shares = []
-    if shift < w:
-        shares.append(np.count_nonzero(p[:, shift:] == p[:, :-shift]) / (h * (w - shift)))
-    if shift < h:
-        shares.append(np.count_nonzero(p[shift:] == p[:-shift]) / ((h - shift) * w))
-    return float(np.mean(shares)) if shares else 0.0
-
-
-def tile_size_peaks(rgb: np.ndarray, sizes: list[int]) -> list[float]:
-    """For each size: how much more pixels repeat at it than at the shifts ``size +- 1``."""
-    p = _packed(rgb)
-    share = {s: _repeat_share_packed(p, s) for s in range(min(sizes) - 1, max(sizes) + 2) if s >= 1}
-    return [share[s] - max(share.get(s - 1, 0.0), share.get(s + 1, 0.0)) for s in sizes]
-
-
-def _distinct_tiles(rgb: np.ndarray, size: int, oy: int, ox: int) -> float:
-    """Distinct whole tiles per tile at phase ``(oy, ox)`` (partial border tiles left out)."""
-    h, w = rgb.shape[:2]
-    ny, nx = (h - oy) // size, (w - ox) // size
-    if ny * nx < 2:
-        return 1.0
-    crop = rgb[oy : oy + ny * size, ox : ox + nx * size]
-    tiles = crop.reshape(ny, size, nx, size, -1).transpose(0, 2, 1, 3, 4).reshape(ny * nx, -1)
-    # Two random 64-bit projections (wrapping arithmetic) as a tile hash: ~100x faster than
-    # np.unique(axis=0); a collision needs two equal 64-bit sums twice, negligible for a count.
-    keys = tiles.astype(np.uint64) @ _hash_weights(tiles.shape[1])
-    return len(np.unique(keys, axis=0)) / (ny * nx)
-
-
-@functools.lru_cache(maxsize=8)
-def _hash_weights(n: int) -> np.ndarray:
-    rng = np.random.default_rng(n)
-    return rng.integers(1, 2**63, size=(n, 2), dtype=np.uint64) | np.uint64(1)
-
-
-def tile_phase(rgb: np.ndarray, size: int) -> tuple[int, int]:
-    """The offset ``(oy, ox)`` of a ``size`` grid with the fewest distinct tiles.
-
-    Rows and columns are fitted one after the other (strips of whole tiles), so the cost is
-    ``2 * size`` tile counts instead of ``size**2``.
-    """
-    ox = int(np.argmin([_distinct_tiles(rgb, size, 0, x) for x in range(size)]))
-    oy = int(np.argmin([_distinct_tiles(rgb, size, y, ox) for y in range(size)]))
-    return oy, ox
-
-
-def detect_tile_grid(rgb: np.ndarray, config: TileConfig | None = None) -> TileGrid | None:
-    """The frame's tile grid, or ``None`` when it shows none (photos, most Atari frames)."""
-    cfg = config or TileConfig()
-    if cfg.mode == "off":
-        return None
-    rgb = np.asarray(rgb)
-    if rgb.ndim == 2:
-        rgb = rgb[..., None]
-    if cfg.mode.isdigit():
-        size = int(cfg.mode)
-    else:
-        fits = list(range(cfg.min_size, min(cfg.max_size, min(rgb.shape[:2]) // 2) + 1))
-        if not fits:
-            return None
-        peaks = tile_size_peaks(rgb, fits)
-        if max(peaks) < cfg.min_peak:
-            return None
-        # Multiples of the tile size peak as well: take the smallest size with a near-top peak.
-        size = min(
-            s for s, p in zip(fits, peaks, strict=True) if p >= max(cfg.min_peak, 0.4 * max(peaks))
-        )
-    oy, ox = tile_phase(rgb, size)
-    return TileGrid(size, oy, ox)
 
 
 @dataclass
@@ -229,25 +110,6 @@ def tile_index(h: int, w: int, grid: TileGrid) -> tuple[np.ndarray, np.ndarray]:
     return ty, tx
 
 
-def whole_tiles(rgb: np.ndarray, grid: TileGrid) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-    """The whole tiles ``(N, size, size, C)`` in row-major order and their block ``(y0, x0, ny, nx)``."""
-    h, w = rgb.shape[:2]
-    s = grid.size
-    y0, x0 = grid.offset_y, grid.offset_x
-    ny, nx = (h - y0) // s, (w - x0) // s
-    crop = rgb[y0 : y0 + ny * s, x0 : x0 + nx * s]
-    tiles = crop.reshape(ny, s, nx, s, -1).transpose(0, 2, 1, 3, 4).reshape(ny * nx, s, s, -1)
-    return tiles, (y0, x0, ny, nx)
-
-
-def distinct(tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of one copy of each distinct tile, and each tile's index into them."""
-    flat = tiles.reshape(len(tiles), -1)
-    keys = flat.astype(np.uint64) @ _hash_weights(flat.shape[1])
-    _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
-    return first, inverse.reshape(-1)
-
-
 def mosaic(tile: np.ndarray, reps: int) -> np.ndarray:
     """``reps x reps`` copies of ``tile`` side by side: the tile as a periodic texture."""
     return np.tile(tile, (reps, reps, 1))
@@ -288,10 +150,22 @@ def pool_tiles(
     return tile_ids[tile_of]
 
 
-def pool_frame_labels(labels: np.ndarray, grid: TileGrid, min_share: float = 0.1) -> np.ndarray:
-    """Tile pooling of one frame's arbitrary labels (e.g. a baseline's), with ids of its own."""
+def region_grid(grid: FrameGrid) -> tuple[tuple[slice, slice], TileGrid]:
+    """The native region inside the HUD bands and its tile grid (offsets relative to it)."""
+    t = int(grid.tile)
+    rs, cs = grid.region()
+    return (rs, cs), TileGrid(t, (grid.offset[0] - rs.start) % t, (grid.offset[1] - cs.start) % t)
+
+
+def pool_frame_labels(labels: np.ndarray, grid: FrameGrid, min_share: float = 0.1) -> np.ndarray:
+    """Tile pooling (in context) of one frame's arbitrary native labels (e.g. a baseline's), with
+    ids of its own; HUD bands keep their labels."""
     dense = np.unique(labels, return_inverse=True)[1].reshape(np.shape(labels))
-    return pool_tiles(dense, grid, SignatureIds(int(dense.max()) + 1, max_id=None), min_share)
+    (rs, cs), tg = region_grid(grid)
+    out = dense.astype(np.int64)
+    ids = SignatureIds(int(dense.max()) + 1, max_id=None)
+    out[rs, cs] = pool_tiles(dense[rs, cs], tg, ids, min_share)
+    return out
 
 
 # Segments a batch of uint8 RGB frames (N, H, W, 3) into per-pixel class ids (N, H, W).
@@ -300,34 +174,49 @@ TileSegmenter = Callable[[np.ndarray], np.ndarray]
 
 def pool_out_of_context(
     labels: np.ndarray,
-    frame: np.ndarray,
-    grid: TileGrid,
+    native: np.ndarray,
+    grid: FrameGrid,
     config: TileConfig,
     ids: SignatureIds,
     segment_frames: TileSegmenter,
     batch: int = 64,
 ) -> np.ndarray:
-    """Tile pooling with each distinct whole tile of ``grid`` segmented alone (module docstring).
+    """Tile pooling of native ``labels`` with each distinct whole tile segmented alone.
 
-    ``labels`` are the in-context classes of ``frame`` (used for partial border tiles);
-    ``segment_frames`` runs the network on periodic mosaics of single tiles. Returns int64 ids.
+    ``labels`` are the in-context classes of the native frame ``native`` (kept in HUD bands and
+    used for partial border tiles); ``grid`` is its :class:`~wnet_seg.grid.FrameGrid` (with a
+    tile size); ``segment_frames`` runs the network on periodic mosaics of single tiles. Returns
+    int64 ids.
     """
     labels = np.asarray(labels).astype(np.int64, copy=False)
-    out = pool_tiles(labels, grid, ids, config.min_share)
-    tiles, (y0, x0, ny, nx) = whole_tiles(np.asarray(frame), grid)
-    if len(tiles) == 0:
+    t = int(grid.tile)
+    (rs, cs), tg = region_grid(grid)
+    out = labels.copy()
+    out[rs, cs] = pool_tiles(labels[rs, cs], tg, ids, config.min_share)
+    keys, reps, (y0, x0) = tile_keys(native, grid)
+    ny, nx = keys.shape
+    if len(reps) == 0:
         return out
-    first, inverse = distinct(tiles)
-    s, c = grid.size, config.reps // 2
-    tile_ids = np.empty(len(first), dtype=np.int64)
-    for start in range(0, len(first), batch):
-        mosaics = np.stack([mosaic(tiles[i], config.reps) for i in first[start : start + batch]])
-        centre = np.asarray(segment_frames(mosaics))[:, c * s : (c + 1) * s, c * s : (c + 1) * s]
+    c = config.reps // 2
+    tile_ids = np.empty(len(reps), dtype=np.int64)
+    for start in range(0, len(reps), batch):
+        mosaics = []
+        for r in reps[start : start + batch]:
+            i, j = divmod(int(r), nx)
+            mosaics.append(
+                mosaic(
+                    native[y0 + i * t : y0 + (i + 1) * t, x0 + j * t : x0 + (j + 1) * t],
+                    config.reps,
+                )
+            )
+        centre = np.asarray(segment_frames(np.stack(mosaics)))[
+            :, c * t : (c + 1) * t, c * t : (c + 1) * t
+        ]
         for j, lab in enumerate(centre):
             dominant = int(np.bincount(lab.ravel(), minlength=ids.num_classes).argmax())
             tile_ids[start + j] = ids.assign(
                 signature(lab, ids.num_classes, config.min_share), dominant
             )
-    block = tile_ids[inverse].reshape(ny, nx)
-    out[y0 : y0 + ny * s, x0 : x0 + nx * s] = np.repeat(np.repeat(block, s, 0), s, 1)
+    block = tile_ids[keys]
+    out[y0 : y0 + ny * t, x0 : x0 + nx * t] = np.repeat(np.repeat(block, t, 0), t, 1)
     return out
