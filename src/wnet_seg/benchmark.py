@@ -39,6 +39,7 @@ from wnet_seg.evaluate import (
     IDENTITY,
     Scorer,
     _frames,
+    check_methods,
     class_names,
     dataset_tile,
     labelled_pairs,
@@ -128,7 +129,7 @@ def run_benchmark(conf: BenchmarkConf) -> dict[str, Any]:
         native_scale=conf.native_scale,
         crf=crf if conf.crf else None,
     )
-    Scorer(options, baselines=list(conf.baselines), identity=list(conf.identity))  # checks names
+    check_methods(list(conf.baselines), list(conf.identity))
     runs = []
     for game in available_games(conf):
         root = Path(conf.data_dir) / game / conf.split

@@ -169,12 +169,7 @@ class Scorer:
     prior: FrameGrid | None = None
 
     def __post_init__(self) -> None:
-        unknown = [b for b in self.baselines if b not in BASELINES]
-        unknown += [b for b in self.identity if b not in IDENTITY]
-        if unknown:
-            raise ValueError(
-                f"unknown baselines {unknown}; choose from {sorted([*BASELINES, *IDENTITY])}"
-            )
+        check_methods(self.baselines, self.identity)
         if "tile_identity_oracle" in self.identity and not self.oracle_tile:
             self.identity = [b for b in self.identity if b != "tile_identity_oracle"]
             log.warning("tile_identity_oracle left out: the true tile size is not known")
@@ -240,6 +235,16 @@ class Scorer:
         grid = None if geo is None else geo.grid
         fn = tile_identity if name == "tile_identity" else tile_identity_robust
         return fn(rgb, state, self.options.grid, grid=grid)
+
+
+def check_methods(baselines: list[str], identity: list[str]) -> None:
+    """A ``ValueError`` naming any unknown baseline (and the valid names)."""
+    unknown = [b for b in baselines if b not in BASELINES]
+    unknown += [b for b in identity if b not in IDENTITY]
+    if unknown:
+        raise ValueError(
+            f"unknown baselines {unknown}; choose from {sorted([*BASELINES, *IDENTITY])}"
+        )
 
 
 def dataset_tile(root: str | Path) -> int | None:

@@ -673,9 +673,17 @@ def _fit_tiles(native: np.ndarray, noise: float, cfg: GridConfig, size: int | No
             oy, ox = (v % t for v in phases[2 * t])
         else:
             oy, ox, _ = _phase(native, planes, code, tol, t)
-        phases[t] = (oy, ox)
-        fit = _fit_at(native, code, noise, t, oy, ox)
-        if fit is not None:
+        # The phase map can be fooled by one-pixel tile borders that match the background (NES
+        # blocks): the frame-aligned phases compete on description length too (frames are
+        # usually captured whole, the tile grid starting at the corner).
+        tried = [
+            f
+            for o in dict.fromkeys([(oy, ox), (0, 0), (oy, 0), (0, ox)])
+            if (f := _fit_at(native, code, noise, t, *o)) is not None
+        ]
+        if tried:
+            fit = min(tried, key=lambda f: f.cost)
+            phases[t] = (fit.oy, fit.ox)
             fits.append(fit)
     if not fits:
         return None

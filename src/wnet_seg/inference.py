@@ -36,7 +36,12 @@ from wnet_seg.checkpoint import load_wnet
 from wnet_seg.grid import FrameGrid, GridConfig
 from wnet_seg.models.wnet import WNet
 from wnet_seg.postprocess.crf import CRFConfig, crf_refine_config
-from wnet_seg.postprocess.tiles import SignatureIds, TileConfig, pool_out_of_context
+from wnet_seg.postprocess.tiles import (
+    BUCKET_BASE,
+    SignatureIds,
+    TileConfig,
+    pool_out_of_context,
+)
 
 # Frames of a folder whose grids are voted into a shared one (Segmenter.fit_folder).
 VOTE_FRAMES = (
@@ -75,7 +80,7 @@ class SegmentOptions:
 
 
 GRID_PARAMS = ("min_tile", "max_tile", "min_confidence", "bands")
-TILE_PARAMS = ("min_share", "reps")
+TILE_PARAMS = ("min_share", "reps", "colour_split")
 
 
 def segment_options(
@@ -370,7 +375,7 @@ class Segmenter:
             "tile_signatures": {str(i): list(sig) for sig, i in ids.table.items()},
             "tiles_given_dominant_class_after_ids_ran_out": ids.overflowed,
             "note": "ids < num_classes are W-Net classes; larger ids are tiles mixing the listed "
-            "classes",
+            f"classes; entries >= {BUCKET_BASE} are dominant-colour bins (colour_split)",
         }
 
 

@@ -37,7 +37,7 @@ from torch.utils.data import Dataset
 
 from wnet_seg.data.io import ImageReadError, load_rgb, save_mask
 from wnet_seg.inference import Segmenter, overlay
-from wnet_seg.postprocess.tiles import MAX_ID
+from wnet_seg.postprocess.tiles import BUCKET_BASE, MAX_ID
 
 WORK = ".work"
 
@@ -49,6 +49,7 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -311,10 +312,17 @@ def _extend_legend(
         if path.is_file()
         else {"num_classes": num_classes, "tile_signatures": {}, "given_dominant_class": []}
     )
-    known = {tuple(sig) for sig in legend["tile_signatures"].values()}
+    table = legend["tile_signatures"]
+    known = {tuple(sig) for sig in table.values()}
     known |= {tuple(s["signature"]) for s in legend["given_dominant_class"]}
-    next_id = num_classes + len(legend["tile_signatures"])
-    for sig in sorted((s for s in pixels if s not in known), key=lambda s: (-pixels[s], s)):
+    new = sorted((s for s in pixels if s not in known), key=lambda s: (-pixels[s], s))
+    for sig in new:  # a one-class signature with a colour bin: the biggest takes the class id
+        classes = [c for c in sig if c < BUCKET_BASE]
+        if len(classes) == 1 and str(classes[0]) not in table:
+            table[str(classes[0])] = list(sig)
+    known |= {tuple(sig) for sig in table.values()}
+    next_id = num_classes + sum(int(i) >= num_classes for i in table)
+    for sig in (s for s in new if s not in known):
         if next_id <= MAX_ID - 1:
             legend["tile_signatures"][str(next_id)] = list(sig)
             next_id += 1
@@ -323,6 +331,7 @@ def _extend_legend(
             legend["given_dominant_class"].append({"signature": list(sig), "class": int(cls)})
     legend["note"] = (
         "ids < num_classes are W-Net classes; larger ids are tiles mixing the listed classes; "
+        f"entries >= {BUCKET_BASE} are dominant-colour bins (tiles_params.colour_split); "
         "given_dominant_class: mixtures past the 8-bit ids, labelled with their dominant class"
     )
     return legend

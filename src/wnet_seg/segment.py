@@ -144,7 +144,7 @@ def build_segmenter(conf: SegmentConf) -> Segmenter:
     )
     seg = Segmenter.from_checkpoint(conf.ckpt, options=options)
     # Unbounded process-local ids; finalize() makes them global and 8-bit.
-    seg.signature_ids = SignatureIds(seg.num_classes, max_id=None)
+    seg.signature_ids = SignatureIds(seg.num_classes, max_id=None, own_classes=False)
     return seg
 
 

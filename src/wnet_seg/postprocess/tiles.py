@@ -44,16 +44,35 @@ class TileConfig:
         min_share: a class is part of a tile's signature when it covers at least this share of the
             tile's pixels.
         reps: the out-of-context mosaic of a tile has ``reps x reps`` copies (odd, >= 1).
+        colour_split: tiles with one signature but different dominant colours (bins of this many
+            levels per channel) get different ids; 0 turns it off. The W-Net's K textons can put
+            two materials of one colour family in one class; their tiles' colours tell them apart.
+            Chosen on the validation splits of the five benchmark games (clean and JPEG 85, the
+            shipped checkpoint): mean per-image mIoU 0.811 (off), 0.836 (32), 0.834 (64).
     """
 
     min_share: float = 0.1
     reps: int = 3
+    colour_split: int = 32
 
     def __post_init__(self) -> None:
         if int(self.reps) != self.reps or self.reps < 1 or self.reps % 2 == 0:
             raise ValueError(f"tiles reps must be an odd integer >= 1, got {self.reps}")
         if not 0.0 < self.min_share <= 0.5:
             raise ValueError(f"tiles min_share must be in (0, 0.5], got {self.min_share}")
+        if not 0 <= self.colour_split <= 256:
+            raise ValueError(f"tiles colour_split must be in [0, 256], got {self.colour_split}")
+
+
+# Signature entries >= BUCKET_BASE are colour bins (TileConfig.colour_split), not W-Net classes.
+BUCKET_BASE = 1000
+
+
+def colour_bin(tile: np.ndarray, size: int) -> int:
+    """``BUCKET_BASE`` + the bin of the tile's most common colour (``size`` levels per channel)."""
+    q = (np.asarray(tile).reshape(-1, 3).astype(np.int64) // size) * [1 << 16, 1 << 8, 1]
+    values, counts = np.unique(q.sum(1), return_counts=True)
+    return BUCKET_BASE + int(values[counts.argmax()])
 
 
 @dataclass(frozen=True)
@@ -75,6 +94,10 @@ class SignatureIds:
     overflowed: int = 0
     # Per mixed signature: how many of its tiles had each dominant class (see ``dominant``).
     dominants: dict[tuple[int, ...], dict[int, int]] = field(default_factory=dict, repr=False)
+    # Classes whose id a (single class, colour bin) signature already holds; ``own_classes=False``
+    # gives every such signature a new id (a process-local table made global later, canonically).
+    owned: set[int] = field(default_factory=set, repr=False)
+    own_classes: bool = True
 
     def dominant(self, signature: tuple[int, ...]) -> int:
         """The class that dominated most tiles of ``signature`` (its first class if unseen)."""
@@ -82,19 +105,24 @@ class SignatureIds:
         return max(counts, key=lambda c: (counts[c], -c)) if counts else signature[0]
 
     def assign(self, signature: tuple[int, ...], dominant: int) -> int:
-        """Id of ``signature`` (classes sorted); a single class keeps its own id.
+        """Id of ``signature`` (classes sorted, then colour bins); a single class keeps its own
+        id (with colour bins: the first colour seen with it).
 
         Past ``max_id`` a new signature falls back to its dominant class (counted in
         ``overflowed``) so masks stay 8-bit.
         """
         if len(signature) == 1:
             return signature[0]
+        classes = [c for c in signature if c < BUCKET_BASE]
+        if self.own_classes and len(classes) == 1 and classes[0] not in self.owned:
+            self.owned.add(classes[0])
+            self.table[signature] = classes[0]
         seen = self.dominants.setdefault(signature, {})
         seen[dominant] = seen.get(dominant, 0) + 1
         got = self.table.get(signature)
         if got is not None:
             return got
-        new = self.num_classes + len(self.table)
+        new = self.num_classes + len(self.table) - len(self.owned)
         if self.max_id is not None and new > self.max_id:
             self.overflowed += 1
             return dominant
@@ -214,9 +242,12 @@ def pool_out_of_context(
         ]
         for j, lab in enumerate(centre):
             dominant = int(np.bincount(lab.ravel(), minlength=ids.num_classes).argmax())
-            tile_ids[start + j] = ids.assign(
-                signature(lab, ids.num_classes, config.min_share), dominant
-            )
+            sig = signature(lab, ids.num_classes, config.min_share)
+            if config.colour_split:
+                i, k = divmod(int(reps[start + j]), nx)
+                tile = native[y0 + i * t : y0 + (i + 1) * t, x0 + k * t : x0 + (k + 1) * t]
+                sig = (*sig, colour_bin(tile, config.colour_split))
+            tile_ids[start + j] = ids.assign(sig, dominant)
     block = tile_ids[keys]
     out[y0 : y0 + ny * t, x0 : x0 + nx * t] = np.repeat(np.repeat(block, t, 0), t, 1)
     return out
