@@ -210,6 +210,37 @@ def markdown_tables(bench: dict[str, Any]) -> str:
     return "\n\n".join(out)
 
 
+CLASSICAL = ("kmeans_rgb", "kmeans_rgb_localmean", "felzenszwalb", "slic")
+
+
+def _best_classical(results: dict[str, dict]) -> tuple[str, dict] | None:
+    """The classical baseline (pooled or not) with the best per-image mIoU in one run."""
+    found = [(m, r) for m, r in results.items() if m.split("+")[0] in CLASSICAL]
+    return max(found, key=lambda mr: mr[1]["miou"]) if found else None
+
+
+def summary_table(bench: dict[str, Any]) -> str:
+    """The headline: per game and condition, the W-Net's default output (each checkpoint), the
+    tile lookups and the best classical segmenter; per-image / dataset mIoU."""
+    conditions = list(dict.fromkeys(r["condition"] for r in bench["runs"]))
+    head = "| game | method | " + " | ".join(conditions) + " |"
+    lines = [head, "|" + "---|" * (len(conditions) + 2)]
+    for game in dict.fromkeys(r["game"] for r in bench["runs"]):
+        runs = {r["condition"]: r for r in bench["runs"] if r["game"] == game}
+        methods = [m for m in runs[conditions[0]]["results"] if m.endswith("/wnet+tiles")]
+        methods += [m for m in ("tile_identity", "tile_identity_oracle", "tile_identity_robust")]
+        for m in methods:
+            cells = [_cell(runs[c]["results"].get(m)) for c in conditions]
+            if set(cells) == {"-"}:
+                continue
+            name = f"W-Net default ({m.split('/')[0]})" if "/" in m else m
+            lines.append(f"| {game} | {name} | " + " | ".join(cells) + " |")
+        best = [_best_classical(runs[c]["results"]) for c in conditions]
+        cells = ["-" if b is None else f"{_cell(b[1])} ({b[0]})" for b in best]
+        lines.append(f"| {game} | best classical | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def write_benchmark(bench: dict[str, Any], out: Path, report: bool = True) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     plain = {
@@ -217,7 +248,8 @@ def write_benchmark(bench: dict[str, Any], out: Path, report: bool = True) -> li
         "runs": [{k: v for k, v in r.items() if k != "frames"} for r in bench["runs"]],
     }
     (out / "benchmark.json").write_text(json.dumps(plain, indent=2, default=str) + "\n")
-    (out / "benchmark.md").write_text(markdown_tables(bench) + "\n")
+    summary = "## Summary\n\n" + summary_table(bench) + "\n\n## Every method\n\n"
+    (out / "benchmark.md").write_text(summary + markdown_tables(bench) + "\n")
     written = [out / "benchmark.json", out / "benchmark.md"]
     if report:
         sections = [
