@@ -143,8 +143,9 @@ def test_overfit_loss_decreases(tmp_path):
     assert sum(recon[-k:]) / k < sum(recon[:k]) / k
 
 
-def test_screenshots_with_separate_validation_folder(tmp_path, tiny_overrides):
-    """Train on every frame of one folder (no masks needed), validate on labelled held-out frames."""
+def test_screenshots_with_separate_validation_folder(tmp_path, tiny_overrides, capsys):
+    """Train on every frame of one folder (no masks needed), validate on labelled held-out frames;
+    ``PrintValidation`` (the demo's console curve) prints the scores that were logged."""
     import numpy as np
     from PIL import Image
 
@@ -166,6 +167,7 @@ def test_screenshots_with_separate_validation_folder(tmp_path, tiny_overrides):
             f"data.val_path={tmp_path / 'val'}",
             f"data.extra_paths=[{tmp_path / 'more'}]",
             "data.num_workers=0",
+            "+callbacks.print_validation._target_=wnet_seg.callbacks.PrintValidation",
         ],
         tmp_path / "run",
     )
@@ -173,6 +175,9 @@ def test_screenshots_with_separate_validation_folder(tmp_path, tiny_overrides):
     Image.fromarray(tile).save(tmp_path / "more" / "other_game.png")
     result = train(cfg)
     assert 0.0 <= result["metrics"]["val/miou"] <= 1.0
+    printed = [line for line in capsys.readouterr().out.splitlines() if "val mIoU" in line]
+    assert printed, "PrintValidation printed nothing"
+    assert f"per pixel {result['metrics']['val/miou']:.3f}" in printed[-1]
     from wnet_seg.config import validate
     from wnet_seg.data.datamodule import WNetDataModule
 

@@ -211,3 +211,20 @@ class SkippedFilesMonitor(Callback):
         dataloader_idx: int = 0,
     ) -> None:
         self.collect(batch, trainer.datamodule)
+
+
+class PrintValidation(Callback):
+    """Prints the validation mIoU each time it is computed (a console view of the curve, for
+    runs without TensorBoard such as ``make demo``)."""
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        m = trainer.callback_metrics
+        parts = [
+            f"{label} {float(m[key]):.3f}"
+            for key, label in (("val/miou_tiles", "default output"), ("val/miou", "per pixel"))
+            if key in m
+        ]
+        if parts:
+            print(f"  step {trainer.global_step:>4}: val mIoU " + ", ".join(parts), flush=True)
