@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from wnet_seg.benchmark import BenchmarkConf, markdown_tables, run_benchmark, write_benchmark
@@ -82,3 +83,30 @@ def test_cli_bad_condition_exits_2(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 2
     assert "degrade step 'sharpen:2'" in proc.stderr + proc.stdout
+
+
+def _bench(game_scores: dict[tuple[str, str], float], machine: str = "box") -> dict:
+    runs = [
+        {"game": g, "condition": c, "images": 1, "results": {"shipped/wnet+tiles":
+         {"miou": v, "miou_dataset": v / 2}, "tile_identity": {"miou": 0.5, "miou_dataset": 0.4}}}
+        for (g, c), v in game_scores.items()
+    ]  # fmt: skip
+    return {"runs": runs, "machine": machine, "split": "test", "data_dir": "d"}
+
+
+def test_merged_parts_and_change_table():
+    from wnet_seg.benchmark import change_table, merge_benchmarks, summary_table
+
+    a = _bench({("alpha", "clean"): 0.8, ("alpha", "jpeg:85"): 0.6}, "box, load 1")
+    b = _bench({("beta", "clean"): 0.9, ("beta", "jpeg:85"): 0.7}, "box, load 2")
+    merged = merge_benchmarks([a, b])
+    assert [r["game"] for r in merged["runs"]] == ["alpha", "alpha", "beta", "beta"]
+    assert merged["machine"] == "box, load 1; box, load 2"
+    summary = summary_table(merged)
+    assert "| beta | W-Net default (shipped) | 0.900 / 0.450 | 0.700 / 0.350 |" in summary
+    before = _bench({("alpha", "clean"): 0.7, ("alpha", "jpeg:85"): 0.65})
+    table = change_table(before, merged, "shipped/wnet+tiles")
+    assert "| alpha | 0.700 -> 0.800 (+0.100) | 0.650 -> 0.600 (-0.050) |" in table
+    assert "beta" not in table  # no earlier score: left out
+    with pytest.raises(ValueError, match="different splits"):
+        merge_benchmarks([a, {**b, "split": "val"}])

@@ -241,6 +241,44 @@ def summary_table(bench: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def merge_benchmarks(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One benchmark from several runs of it (e.g. games split over two processes); every part
+    must score the same split. The machine line lists each part's."""
+    if not parts:
+        raise ValueError("nothing to merge")
+    splits = {p["split"] for p in parts}
+    if len(splits) != 1:
+        raise ValueError(f"parts score different splits: {sorted(splits)}")
+    machines = list(dict.fromkeys(p["machine"] for p in parts))
+    return {
+        **parts[0],
+        "runs": [r for p in parts for r in p["runs"]],
+        "machine": "; ".join(machines),
+    }
+
+
+def change_table(before: dict[str, Any], after: dict[str, Any], method: str) -> str:
+    """Per game and condition: ``method``'s per-image mIoU before -> after, and the change."""
+    old = {(r["game"], r["condition"]): r["results"].get(method) for r in before["runs"]}
+    runs = [r for r in after["runs"] if (r["game"], r["condition"]) in old]
+    conditions = list(dict.fromkeys(r["condition"] for r in runs))
+    lines = ["| game | " + " | ".join(conditions) + " |", "|" + "---|" * (len(conditions) + 1)]
+    for game in dict.fromkeys(r["game"] for r in runs):
+        cells = []
+        for c in conditions:
+            new = next((r["results"].get(method) for r in runs if r["game"] == game and
+                        r["condition"] == c), None)  # fmt: skip
+            was = old.get((game, c))
+            if new is None or was is None:
+                cells.append("-")
+            else:
+                cells.append(
+                    f"{was['miou']:.3f} -> {new['miou']:.3f} ({new['miou'] - was['miou']:+.3f})"
+                )
+        lines.append(f"| {game} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def write_benchmark(bench: dict[str, Any], out: Path, report: bool = True) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     plain = {
