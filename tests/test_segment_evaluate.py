@@ -111,6 +111,7 @@ def test_batch_equals_one_by_one_and_given_probs_skip_the_network(ckpt):
 
 
 def test_segment_cli_folder_with_bad_files(tmp_path, ckpt):
+    """Good frames all written, bad ones listed, exit 1; report=true shows every good frame."""
     src = tmp_path / "in"
     (src / "sub").mkdir(parents=True)
     Image.fromarray(pixel_art(17, 23)).save(src / "odd.png")
@@ -122,7 +123,7 @@ def test_segment_cli_folder_with_bad_files(tmp_path, ckpt):
     out = tmp_path / "out"
     proc = subprocess.run(
         [sys.executable, "-m", "wnet_seg.segment", f"input={src}", f"output={out}", f"ckpt={ckpt}",
-         "progress=false", "batch_size=2"],
+         "progress=false", "batch_size=2", "report=true"],
         capture_output=True, text=True, cwd=REPO, timeout=180,
     )  # fmt: skip
     assert proc.returncode == 1, proc.stderr[-2000:]
@@ -135,6 +136,20 @@ def test_segment_cli_folder_with_bad_files(tmp_path, ckpt):
     assert sorted(r["file"] for r in records) == ["odd.png", "sub/alpha.png", "sub/grey.png"]
     for r in records:
         assert {"file", "scale", "tile", "offset"} <= set(r) and r["scale"] in (1.0, 4.0)
+    page = out / "report.html"
+    assert f"report: {page.resolve()}" in proc.stdout
+    html = page.read_text()
+    assert html.count('class="frame"') == 3 and "3 frames segmented, 2 failed" in html
+    for name in ("odd.png", "sub/grey.png", "sub/alpha.png"):
+        assert name in html
+    try:
+        from wnet_seg.report import check_in_browser, find_browser
+
+        find_browser()
+    except RuntimeError:
+        return  # the Chromium checks of report.py are in test_report.py (skipped the same way)
+    seen = check_in_browser(page)
+    assert seen["sections"][0]["frames"] == 3 and seen["images"] == seen["images_loaded"] == 6
 
 
 def test_segment_cli_missing_checkpoint_is_clear(tmp_path):

@@ -6,6 +6,7 @@
     wnet-seg-segment input=frames/ output=out/ trainer=ddp trainer.devices=8 batch_size=64
     wnet-seg-segment input=frames/ output=out/ trainer=ddp_cpu data.num_workers=2
     wnet-seg-segment input=my_game/ output=out/ adapt=true     # fine-tune on the folder first
+    wnet-seg-segment input=shots/ output=out/ report=true      # + out/report.html
 
 Writes ``output/masks/<relative path>.png`` (single-channel uint8 label ids, the input's exact
 H x W), ``output/overlays/<relative path>.png``, ``output/frames.jsonl`` (one JSON object per
@@ -20,6 +21,7 @@ with identical outputs, and a rerun skips the frames already done (``overwrite=t
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -29,9 +31,11 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+import numpy as np
 import pytorch_lightning as pl
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
+from PIL import Image
 from torch.utils.data import DataLoader
 
 from wnet_seg.data.io import ImageReadError, list_images, load_rgb
@@ -81,6 +85,8 @@ class SegmentConf:
     adapt: bool = False
     adapt_steps: int = 600
     progress: bool = True
+    report: bool = False
+    report_frames: int = 32
     data: LoaderConf = field(default_factory=LoaderConf)
     trainer: dict[str, Any] = field(default_factory=dict)
 
@@ -99,6 +105,8 @@ def clear_outputs(out: Path) -> None:
         shutil.rmtree(out / name, ignore_errors=True)
     for name in ("labels.json", "frames.jsonl", "failures.jsonl"):
         (out / name).unlink(missing_ok=True)
+    shutil.rmtree(out / "report_files", ignore_errors=True)
+    (out / "report.html").unlink(missing_ok=True)
 
 
 def adapt(conf: SegmentConf) -> str:
@@ -202,6 +210,55 @@ def run_segment(conf: SegmentConf) -> dict[str, Any]:
     }
 
 
+def write_segment_report(conf: SegmentConf, result: dict[str, Any]) -> Path:
+    """``report=true``: ``output/report.html`` with the first ``report_frames`` frames (input |
+    default output, with the scale and tile grid found) and the legend of ``labels.json``."""
+    from wnet_seg.hostinfo import machine_description
+    from wnet_seg.postprocess.tiles import BUCKET_BASE
+    from wnet_seg.report import ReportFrame, ReportSection, write_report
+
+    out, src = Path(conf.output), Path(conf.input)
+    layout = Layout(out)
+    records = [json.loads(line) for line in _lines(out / "frames.jsonl")]
+    frames = []
+    for row in records[: conf.report_frames]:
+        mask = layout.mask(row["file"])
+        if not mask.is_file():
+            continue
+        tile = "no tile grid" if row.get("tile") is None else f"tile {row['tile']} px"
+        caption = f"{row['file']}: scale {row['scale']:.2f}, {tile}, conf {row['confidence']:.2f}"
+        frames.append(
+            ReportFrame(
+                name=caption,
+                image=load_rgb(src / row["file"] if src.is_dir() else src),
+                outputs={"wnet (output)": np.asarray(Image.open(mask))},
+            )
+        )
+    legend = None
+    if (out / "labels.json").is_file():
+        legend = json.loads((out / "labels.json").read_text())
+        legend["tile_signatures"] = {
+            i: [c for c in sig if c < BUCKET_BASE] for i, sig in legend["tile_signatures"].items()
+        }
+    failures = result.get("failures", {})
+    section = ReportSection(
+        title=str(conf.input),
+        frames=frames,
+        legend=legend,
+        notes=(
+            f"{len(records)} frames segmented, {len(failures)} failed (failures.jsonl); "
+            f"{len(frames)} shown; checkpoint {result.get('checkpoint', conf.ckpt or 'shipped')}"
+        ),
+    )
+    return write_report(out, "wnet-seg segment", [section], machine=machine_description())
+
+
+def _lines(path: Path) -> list[str]:
+    return (
+        [line for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+    )
+
+
 def _first_readable(files: list[Path], n: int) -> list:
     out = []
     for f in files:
@@ -236,6 +293,8 @@ def _hydra_main(cfg: DictConfig) -> None:
     )
     for rel, row in failures.items():
         print(f"FAILED {rel}: {row['reason']}", file=sys.stderr)
+    if conf.report:
+        print(f"report: {write_segment_report(conf, result).resolve()}")
     if failures:
         sys.exit(1)
 
