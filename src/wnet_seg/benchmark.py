@@ -46,9 +46,8 @@ from wnet_seg.evaluate import (
     load_pair,
 )
 from wnet_seg.hostinfo import machine_description
-from wnet_seg.inference import VOTE_FRAMES, Segmenter, SegmentOptions, segment_options
+from wnet_seg.inference import VOTE_FRAMES, Segmenter, SegmentOptions, options_from
 from wnet_seg.logs import quiet_lightning
-from wnet_seg.postprocess.crf import crf_config
 from wnet_seg.report import ReportSection, write_report
 
 log = logging.getLogger("wnet_seg.benchmark")
@@ -122,13 +121,7 @@ def _segmenters(conf: BenchmarkConf, game: str, options: SegmentOptions) -> dict
 def run_benchmark(conf: BenchmarkConf) -> dict[str, Any]:
     """Score every game x condition; returns ``{"runs": [...], "games": [...], ...}``."""
     conditions = [parse_degradation(c) for c in conf.conditions]
-    crf = crf_config(conf.crf_params)
-    options = segment_options(
-        tiles=conf.tiles,
-        tiles_params=conf.tiles_params,
-        native_scale=conf.native_scale,
-        crf=crf if conf.crf else None,
-    )
+    options = options_from(conf)
     check_methods(list(conf.baselines), list(conf.identity))
     runs = []
     for game in available_games(conf):

@@ -3,8 +3,8 @@
 1. **Segment**: the embedded labelled frames of three games (Crafter, Craftax, MiniGrid; MIT art,
    ``wnet_seg/assets/demo``) with the shipped checkpoint, scored against their exact labels next
    to the no-learning tile lookup and the best classical segmenter; a table per game.
-2. **Train**: a short real run of the shipped recipe (``experiment=broad``) on frames it captures
-   itself (Crafter and MiniGrid training worlds), validated on the embedded frames; the
+2. **Train**: a short real run of the broad recipe (``experiment=broad``: the shipped objective on
+   several games, balanced, augmented) on frames it captures itself (Crafter and MiniGrid training worlds), validated on the embedded frames; the
    validation mIoU is printed as it climbs.
 3. **Report**: ``report.html`` with every frame, its truth and each method's output.
 """
@@ -74,7 +74,7 @@ def segment_demo_frames(out: Path) -> list:
 
 
 def train_demo(out: Path, steps: int) -> dict:
-    """Part 2: capture training frames, then a short run of the shipped recipe."""
+    """Part 2: capture training frames, then a short run of the broad recipe."""
     from hydra import compose, initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
 
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> dict:
     print("=== 1. segment the embedded frames (shipped checkpoint) ===")
     sections = segment_demo_frames(out)
     t1 = time.time()
-    print(f"({t1 - t0:.0f} s)\n\n=== 2. train the shipped recipe for {steps} steps ===")
+    print(f"({t1 - t0:.0f} s)\n\n=== 2. train the broad recipe for {steps} steps ===")
     result = train_demo(out, steps)
     t2 = time.time()
     print(f"({t2 - t1:.0f} s; checkpoint {result.get('last_ckpt')})")

@@ -51,12 +51,11 @@ from wnet_seg.inference import (
     Segmenter,
     SegmentOptions,
     frame_geometry,
-    segment_options,
+    options_from,
     vote_grid,
 )
 from wnet_seg.logs import quiet_lightning
 from wnet_seg.metrics import SegmentationMeter
-from wnet_seg.postprocess.crf import crf_config
 from wnet_seg.postprocess.tiles import pool_frame_labels
 from wnet_seg.report import ReportFrame, ReportSection, write_report
 from wnet_seg.tile_identity import (
@@ -292,13 +291,7 @@ def class_names(mask_path: Path) -> dict[int, str] | None:
 def evaluate(conf: EvaluateConf) -> dict[str, Any]:
     """Score every method on every labelled frame; returns ``{method: {metric: value}}`` and more."""
     condition = parse_degradation(conf.degrade)
-    crf = crf_config(conf.crf_params)  # checked even with crf=false: a typo is an error
-    options = segment_options(
-        tiles=conf.tiles,
-        tiles_params=conf.tiles_params,
-        native_scale=conf.native_scale,
-        crf=crf if conf.crf else None,
-    )
+    options = options_from(conf)
     pairs = labelled_pairs(conf.images, conf.masks, conf.limit)
     segmenter = None
     if conf.ckpt != "none":

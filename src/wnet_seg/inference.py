@@ -35,7 +35,7 @@ from wnet_seg.assets import default_checkpoint
 from wnet_seg.checkpoint import load_wnet
 from wnet_seg.grid import FrameGrid, GridConfig
 from wnet_seg.models.wnet import WNet
-from wnet_seg.postprocess.crf import CRFConfig, crf_refine_config
+from wnet_seg.postprocess.crf import CRFConfig, crf_config, crf_refine_config
 from wnet_seg.postprocess.tiles import (
     BUCKET_BASE,
     SignatureIds,
@@ -117,6 +117,20 @@ def segment_options(
         else TileConfig(**{k: v for k, v in params.items() if k in TILE_PARAMS})
     )
     return SegmentOptions(crf=crf, tiles=pooling, grid=grid, window=window, overlap=overlap)
+
+
+def options_from(conf: Any, **extra: Any) -> SegmentOptions:
+    """:func:`segment_options` from an app's config (``tiles``, ``tiles_params``,
+    ``native_scale``, ``crf``, ``crf_params``; ``extra``: e.g. ``window``). ``crf_params`` is
+    checked even with ``crf=false``, so a typo is an error either way."""
+    crf = crf_config(conf.crf_params)
+    return segment_options(
+        tiles=conf.tiles,
+        tiles_params=conf.tiles_params,
+        native_scale=conf.native_scale,
+        crf=crf if conf.crf else None,
+        **extra,
+    )
 
 
 @dataclass

@@ -39,9 +39,8 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from wnet_seg.data.io import ImageReadError, list_images, load_rgb
-from wnet_seg.inference import VOTE_FRAMES, Segmenter, segment_options
+from wnet_seg.inference import VOTE_FRAMES, Segmenter, options_from
 from wnet_seg.logs import quiet_lightning
-from wnet_seg.postprocess.crf import crf_config
 from wnet_seg.postprocess.tiles import SignatureIds
 from wnet_seg.prediction import (
     WORK,
@@ -141,15 +140,7 @@ def adapt(conf: SegmentConf) -> str:
 
 
 def build_segmenter(conf: SegmentConf) -> Segmenter:
-    crf = crf_config(conf.crf_params)  # checked even with crf=false: a typo is an error
-    options = segment_options(
-        tiles=conf.tiles,
-        tiles_params=conf.tiles_params,
-        native_scale=conf.native_scale,
-        crf=crf if conf.crf else None,
-        window=conf.window,
-        overlap=conf.overlap,
-    )
+    options = options_from(conf, window=conf.window, overlap=conf.overlap)
     seg = Segmenter.from_checkpoint(conf.ckpt, options=options)
     # Unbounded process-local ids; finalize() makes them global and 8-bit.
     seg.signature_ids = SignatureIds(seg.num_classes, max_id=None, own_classes=False)

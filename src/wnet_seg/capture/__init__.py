@@ -20,6 +20,14 @@ from PIL import Image
 from wnet_seg.data.io import save_mask
 
 
+def as_hw(size: int | tuple[int, int]) -> tuple[int, int]:
+    """A ``size`` option (one int: square, or ``(height, width)``) as ``(height, width)``."""
+    if isinstance(size, int | np.integer):
+        return int(size), int(size)
+    h, w = size
+    return int(h), int(w)
+
+
 def write_classes(classes: dict[int, str], path: str | os.PathLike) -> None:
     """Write ``classes.txt``: one ``id name`` line per class, sorted by id."""
     path = Path(path)

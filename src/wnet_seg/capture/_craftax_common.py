@@ -47,6 +47,8 @@ from typing import Any
 
 import numpy as np
 
+from wnet_seg.capture import as_hw
+
 TILE = 16  # pixels per tile of the games' art
 
 # Class ids 0..36: Craftax's BlockType values (Craftax-Classic's 0..16 are the same blocks).
@@ -296,13 +298,6 @@ class FrameInfo:
     floor: int
     y: int  # crop's top edge in floor pixels
     x: int  # crop's left edge in floor pixels
-
-
-def as_hw(size: int | tuple[int, int]) -> tuple[int, int]:
-    if isinstance(size, int | np.integer):
-        return int(size), int(size)
-    h, w = size
-    return int(h), int(w)
 
 
 class CraftaxGame(abc.ABC):

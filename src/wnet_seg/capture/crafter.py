@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wnet_seg.capture import as_hw
 from wnet_seg.data.io import IGNORE_ID
 
 # Crafter's semantic scheme (SemanticView): materials in data.yaml order, then object types.
@@ -293,13 +294,6 @@ class CrafterFrameInfo:
     extras: dict = field(default_factory=dict)
 
 
-def _as_hw(size: int | tuple[int, int]) -> tuple[int, int]:
-    if isinstance(size, int | np.integer):
-        return int(size), int(size)
-    h, w = size
-    return int(h), int(w)
-
-
 def _free_tiles(
     world, x0: int, y0: int, x1: int, y1: int, materials: tuple[str, ...]
 ) -> np.ndarray:
@@ -357,7 +351,7 @@ def world_frames(
     """
     if align not in ("tile", "pixel"):
         raise ValueError(f"align must be 'tile' or 'pixel', got {align!r}")
-    h, w = _as_hw(size)
+    h, w = as_hw(size)
     world_px = AREA * tile
     if not (1 <= h <= world_px and 1 <= w <= world_px):
         raise ValueError(f"frame size {h}x{w} must be between 1 and the world's {world_px} px")
@@ -481,7 +475,7 @@ def write_crafter_dataset(
         seed,
         packages=("crafter",),
         num=num,
-        size=list(_as_hw(size)),
+        size=list(as_hw(size)),
         frames_per_world=frames_per_world,
         options={k: v for k, v in kwargs.items() if isinstance(v, int | float | str | bool)},
     )

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wnet_seg.capture import as_hw
 from wnet_seg.data.io import IGNORE_ID
 
 NATIVE_TILE = 32  # minigrid.core.constants.TILE_PIXELS
@@ -190,13 +191,6 @@ class MiniGridFrameInfo:
     y: int
 
 
-def _as_hw(size: int | tuple[int, int]) -> tuple[int, int]:
-    if isinstance(size, int | np.integer):
-        return int(size), int(size)
-    h, w = size
-    return int(h), int(w)
-
-
 def episode_frames(
     episode_seed: int,
     num: int,
@@ -227,7 +221,7 @@ def episode_frames(
         mask = labeller.mask(env)
         x = y = 0
         if size is not None:
-            rgb, mask, x, y = _crop(rgb, mask, _as_hw(size), labeller.tile, rng)
+            rgb, mask, x, y = _crop(rgb, mask, as_hw(size), labeller.tile, rng)
         yield rgb, mask, MiniGridFrameInfo(env_id, int(episode_seed), k, played, x, y)
     env.close()
 
@@ -289,7 +283,7 @@ def write_minigrid_dataset(
         packages=("minigrid", "gymnasium"),
         num=num,
         tile=tile,
-        size=None if size is None else list(_as_hw(size)),
+        size=None if size is None else list(as_hw(size)),
         frames_per_episode=frames_per_episode,
         envs=list(ENV_IDS),
     )

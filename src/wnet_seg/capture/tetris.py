@@ -110,13 +110,6 @@ CSV_FIELDS = (
 )
 
 
-def _as_hw(size: int | tuple[int, int]) -> tuple[int, int]:
-    if isinstance(size, int):
-        return size, size
-    h, w = size
-    return int(h), int(w)
-
-
 def capture(
     out: str | os.PathLike,
     num: int,
@@ -133,10 +126,10 @@ def capture(
 
     Frames are the whole NES screen: ``size`` may only be ``None`` or 240x256.
     """
-    from wnet_seg.capture import provenance, write_classes
+    from wnet_seg.capture import as_hw, provenance, write_classes  # not at module level: see top
     from wnet_seg.capture.gamevenv import run_worker
 
-    if size is not None and _as_hw(size) != SCREEN_HW:
+    if size is not None and as_hw(size) != SCREEN_HW:
         raise ValueError(f"Tetris frames are the whole {SCREEN_HW[0]}x{SCREEN_HW[1]} NES screen")
     if num < 0 or frames_per_game < 1 or gap < 2:
         raise ValueError(
