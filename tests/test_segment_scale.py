@@ -85,11 +85,15 @@ def test_killed_run_resumes_and_ends_with_the_same_outputs(tmp_path, ckpt):
     out = tmp_path / "killed"
     proc = _segment(src, out, ckpt, "batch_size=1", wait=False)
     deadline = time.time() + 240
-    while time.time() < deadline and len(list((out / ".work").rglob("*.npz"))) < 6:
+
+    def complete() -> list[Path]:  # a kill can leave a half-written ``.<name>.<tmp>.npz``
+        return [p for p in (out / ".work").rglob("*.npz") if not p.name.startswith(".")]
+
+    while time.time() < deadline and len(complete()) < 6:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    done_before = {p: p.stat().st_mtime_ns for p in (out / ".work").rglob("*.npz")}
+    done_before = {p: p.stat().st_mtime_ns for p in complete()}
     assert 6 <= len(done_before) < 24, "the run should be killed half-way"
     rerun = _segment(src, out, ckpt, "batch_size=1")
     assert rerun.returncode == 0, rerun.stderr[-1500:]
@@ -134,3 +138,19 @@ def test_adapt_fine_tunes_on_the_folder_then_segments_with_it(tmp_path):
 
     assert read_checkpoint(adapted)["global_step"] == 4
     assert len(list((tmp_path / "out" / "masks").rglob("*.png"))) == 6
+
+
+def test_half_written_files_of_a_killed_run_are_not_frames(tmp_path):
+    """A SIGKILL during ``_atomic_write`` leaves ``.<name>.<random>.npz``: never a pending frame,
+    removed when the next run starts."""
+    from wnet_seg.prediction import Layout
+
+    layout = Layout(tmp_path)
+    (layout.work / "sub").mkdir(parents=True)
+    (layout.work / "sub" / "a.png.npz").write_bytes(b"complete")
+    (layout.work / "sub" / ".b.png.npz.x1y2.npz").write_bytes(b"PK\x03\x04 truncated")
+    (tmp_path / "masks").mkdir()
+    (tmp_path / "masks" / ".c.png.z9.png").write_bytes(b"\x89PNG")
+    assert layout.pending() == ["sub/a.png"]
+    assert layout.remove_partial() == 2
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["a.png.npz"]

@@ -78,9 +78,24 @@ class Layout:
     def pending(self) -> list[str]:
         """Frames segmented (``.npz``) whose final mask is not written yet, sorted."""
         rels = (
-            p.relative_to(self.work).as_posix()[: -len(".npz")] for p in self.work.rglob("*.npz")
+            p.relative_to(self.work).as_posix()[: -len(".npz")]
+            for p in self.work.rglob("*.npz")
+            if not _partial(p)
         )
         return sorted(r for r in rels if not self.mask(r).is_file())
+
+    def remove_partial(self) -> int:
+        """Delete the temporary files a killed run left half-written; return how many."""
+        stale = [p for d in (self.work, self.out / "masks", self.out / "overlays")
+                 if d.is_dir() for p in d.rglob(".*") if p.is_file() and _partial(p)]  # fmt: skip
+        for p in stale:
+            p.unlink(missing_ok=True)
+        return len(stale)
+
+
+def _partial(path: Path) -> bool:
+    """A temporary file of :func:`_atomic_write` (``.<name>.<random><suffix>``), not an output."""
+    return path.name.startswith(".")
 
 
 class FolderFrames(Dataset):

@@ -161,6 +161,8 @@ def run_segment(conf: SegmentConf) -> dict[str, Any]:
     if conf.overwrite and _launching_process():
         clear_outputs(layout.out)
         (layout.out / "adapted.ckpt").unlink(missing_ok=True)
+    if _launching_process() and (stale := layout.remove_partial()):
+        log.info("removed %d half-written files of an interrupted run", stale)
     if conf.adapt:
         if conf.adapt_steps < 1:
             raise ValueError(f"adapt_steps must be >= 1, got {conf.adapt_steps}")

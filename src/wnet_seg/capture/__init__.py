@@ -28,6 +28,18 @@ def as_hw(size: int | tuple[int, int]) -> tuple[int, int]:
     return int(h), int(w)
 
 
+def write_frame_index(out: str | os.PathLike, columns: list[str], rows: Iterable[Iterable]) -> None:
+    """``out/frames.csv``: a ``file`` column (``000000.png``, ... as :func:`write_dataset` names
+    the frames) then ``columns``, one row per frame in order."""
+    import csv
+
+    with open(Path(out) / "frames.csv", "w", newline="") as f:
+        wr = csv.writer(f)
+        wr.writerow(["file", *columns])
+        for i, row in enumerate(rows):
+            wr.writerow([f"{i:06d}.png", *row])
+
+
 def write_classes(classes: dict[int, str], path: str | os.PathLike) -> None:
     """Write ``classes.txt``: one ``id name`` line per class, sorted by id."""
     path = Path(path)

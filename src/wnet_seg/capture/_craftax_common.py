@@ -37,7 +37,6 @@ Class ids (:data:`CLASSES`, fixed; both games use the same ids, Classic a subset
 from __future__ import annotations
 
 import abc
-import csv
 import functools
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -47,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from wnet_seg.capture import as_hw
+from wnet_seg.capture import as_hw, write_frame_index
 
 TILE = 16  # pixels per tile of the games' art
 
@@ -460,10 +459,9 @@ class CraftaxGame(abc.ABC):
             desc=self.name,
             provenance=record,
         )
-        with open(out / "frames.csv", "w", newline="") as f:
-            wr = csv.writer(f)
-            wr.writerow(["file", "world_seed", "frame_in_world", "floor", "y", "x"])
-            for i, info in enumerate(infos):
-                row = (info.world_seed, info.frame_in_world, info.floor, info.y, info.x)
-                wr.writerow([f"{i:06d}.png", *row])
+        write_frame_index(
+            out,
+            ["world_seed", "frame_in_world", "floor", "y", "x"],
+            ((i.world_seed, i.frame_in_world, i.floor, i.y, i.x) for i in infos),
+        )
         return n

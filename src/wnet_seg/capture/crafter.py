@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wnet_seg.capture import as_hw
+from wnet_seg.capture import as_hw, write_frame_index
 from wnet_seg.data.io import IGNORE_ID
 
 # Crafter's semantic scheme (SemanticView): materials in data.yaml order, then object types.
@@ -453,7 +453,6 @@ def write_crafter_dataset(
 ) -> int:
     """Write ``num`` frames to ``out/images``, ``out/masks`` and ``out/classes.txt``; also
     ``out/frames.csv`` (world seed and crop position of each frame). Returns the count."""
-    import csv
 
     from wnet_seg.capture import write_dataset
 
@@ -488,20 +487,11 @@ def write_crafter_dataset(
         desc="crafter",
         provenance=record,
     )
-    with open(out / "frames.csv", "w", newline="") as f:
-        wr = csv.writer(f)
-        wr.writerow(["file", "world_seed", "frame_in_world", "x", "y", "player_in_crop"])
-        for i, info in enumerate(infos):
-            wr.writerow(
-                [
-                    f"{i:06d}.png",
-                    info.world_seed,
-                    info.frame_in_world,
-                    info.x,
-                    info.y,
-                    int(info.player_in_crop),
-                ]
-            )
+    write_frame_index(
+        out,
+        ["world_seed", "frame_in_world", "x", "y", "player_in_crop"],
+        ((i.world_seed, i.frame_in_world, i.x, i.y, int(i.player_in_crop)) for i in infos),
+    )
     return n
 
 

@@ -29,7 +29,6 @@ the game from its seeded state, so the same seed gives the same frames in every 
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wnet_seg.capture import as_hw
+from wnet_seg.capture import as_hw, write_frame_index
 from wnet_seg.data.io import IGNORE_ID
 
 NATIVE_TILE = 32  # minigrid.core.constants.TILE_PIXELS
@@ -296,21 +295,11 @@ def write_minigrid_dataset(
         desc="minigrid",
         provenance=record,
     )
-    with open(out / "frames.csv", "w", newline="") as f:
-        wr = csv.writer(f)
-        wr.writerow(["file", "env_id", "episode_seed", "frame_in_episode", "step", "x", "y"])
-        for i, info in enumerate(infos):
-            wr.writerow(
-                [
-                    f"{i:06d}.png",
-                    info.env_id,
-                    info.episode_seed,
-                    info.frame_in_episode,
-                    info.step,
-                    info.x,
-                    info.y,
-                ]
-            )
+    write_frame_index(
+        out,
+        ["env_id", "episode_seed", "frame_in_episode", "step", "x", "y"],
+        ((i.env_id, i.episode_seed, i.frame_in_episode, i.step, i.x, i.y) for i in infos),
+    )
     return n
 
 
