@@ -37,7 +37,8 @@ def _size(text: str) -> int | tuple[int, int]:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="wnet-seg-capture",
-        description="Write dataset folders of real game frames (Crafter, Super Mario Bros., Atari).",
+        description="Write dataset folders of real game frames (Crafter, Craftax, MiniGrid, NES Tetris"
+        " with exact labels; Super Mario Bros., Atari frames only). `list` shows every game.",
     )
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="every game: labels yes/no, art licence, what to install")
