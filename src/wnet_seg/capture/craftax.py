@@ -33,7 +33,6 @@ move and shoot. Deterministic in ``seed``.
 from __future__ import annotations
 
 import functools
-import os
 from pathlib import Path
 
 import numpy as np
@@ -197,13 +196,6 @@ class Craftax(CraftaxGame):
 GAME = Craftax()
 
 
-def capture(
-    out: str | os.PathLike,
-    num: int,
-    seed: int = 0,
-    size: int | tuple[int, int] | None = None,
-    progress: bool = True,
-) -> int:
-    """The generic capture entry point (:mod:`wnet_seg.capture.games`): ``num`` frames from worlds
-    ``seed, seed + 1, ...`` (9 per world) into ``out``; default size 144x176 (the game's view)."""
-    return GAME.capture(out, num, seed, size=size, progress=progress)
+# The generic capture entry point (:mod:`wnet_seg.capture.games`): 9 frames per world,
+# 144x176 by default (the game's view).
+capture = GAME.capture

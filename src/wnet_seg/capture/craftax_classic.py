@@ -30,7 +30,6 @@ Deterministic in ``seed``.
 from __future__ import annotations
 
 import functools
-import os
 from pathlib import Path
 
 import numpy as np
@@ -149,13 +148,6 @@ class CraftaxClassic(CraftaxGame):
 GAME = CraftaxClassic()
 
 
-def capture(
-    out: str | os.PathLike,
-    num: int,
-    seed: int = 0,
-    size: int | tuple[int, int] | None = None,
-    progress: bool = True,
-) -> int:
-    """The generic capture entry point (:mod:`wnet_seg.capture.games`): ``num`` frames from worlds
-    ``seed, seed + 1, ...`` (8 per world) into ``out``; default size 112x144 (the game's view)."""
-    return GAME.capture(out, num, seed, size=size, progress=progress)
+# The generic capture entry point (:mod:`wnet_seg.capture.games`): 8 frames per world,
+# 112x144 by default (the game's view).
+capture = GAME.capture
