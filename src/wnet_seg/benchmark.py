@@ -30,23 +30,19 @@ from typing import Any
 import hydra
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
-from tqdm import tqdm
 
 from wnet_seg.data.degrade import CONDITIONS, parse_degradation
-from wnet_seg.data.io import ImageReadError
 from wnet_seg.evaluate import (
     COLUMNS,
     IDENTITY,
     Scorer,
-    _frames,
     check_methods,
     class_names,
     dataset_tile,
     labelled_pairs,
-    load_pair,
 )
 from wnet_seg.hostinfo import machine_description
-from wnet_seg.inference import VOTE_FRAMES, Segmenter, SegmentOptions, options_from
+from wnet_seg.inference import Segmenter, SegmentOptions, options_from
 from wnet_seg.logs import quiet_lightning
 from wnet_seg.report import ReportSection, write_report
 
@@ -139,20 +135,15 @@ def run_benchmark(conf: BenchmarkConf) -> dict[str, Any]:
                 oracle_tile=dataset_tile(root),
                 scale=condition.scale,
             )
-            frames, skipped = [], {}
             t0 = time.perf_counter()
-            if conf.vote:
-                scorer.fit_folder(list(_frames(pairs[:VOTE_FRAMES], condition)))
-            desc = f"{game} {condition}"
-            for image_path, mask_path in tqdm(pairs, desc=desc, disable=not conf.progress):
-                try:
-                    rgb, gt = load_pair(image_path, mask_path, condition)
-                except ImageReadError as err:
-                    skipped[str(image_path)] = str(err)
-                    continue
-                frame = scorer.score(rgb, gt, image_path.name)
-                if len(frames) < conf.report_frames:
-                    frames.append(frame)
+            frames, skipped = scorer.score_pairs(
+                pairs,
+                condition,
+                vote=conf.vote,
+                report_frames=conf.report_frames,
+                progress=conf.progress,
+                desc=f"{game} {condition}",
+            )
             scores = scorer.scores
             runs.append(
                 {

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from wnet_seg.assets import asset
 from wnet_seg.data.degrade import parse_degradation
-from wnet_seg.evaluate import Scorer, dataset_tile, labelled_pairs, load_pair, report_section
+from wnet_seg.evaluate import Scorer, dataset_tile, labelled_pairs, report_section
 from wnet_seg.hostinfo import machine_description
 from wnet_seg.inference import Segmenter, segment_options
 from wnet_seg.logs import quiet_lightning
@@ -46,11 +46,7 @@ def segment_demo_frames(out: Path) -> list:
             oracle_tile=dataset_tile(root),
         )
         pairs = labelled_pairs(str(root), None, None)
-        frames_rgb = [load_pair(*p, clean) for p in pairs]
-        scorer.fit_folder([rgb for rgb, _ in frames_rgb])
-        frames = [
-            scorer.score(rgb, gt, p[0].name) for (rgb, gt), p in zip(frames_rgb, pairs, strict=True)
-        ]
+        frames, _ = scorer.score_pairs(pairs, clean, report_frames=len(pairs))
         results = scorer.scores.results()
         best = max(CLASSICAL, key=lambda b: results[b]["miou"])
         rows = [

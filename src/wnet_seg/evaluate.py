@@ -21,6 +21,7 @@ import logging
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -180,6 +181,37 @@ class Scorer:
         for seg in self.segmenters.values():
             seg.prior = self.prior
 
+    def score_pairs(
+        self,
+        pairs: list[tuple[Path, Path]],
+        condition: Degradation,
+        *,
+        vote: bool = True,
+        report_frames: int = 0,
+        name: Callable[[Path], str] = lambda p: p.name,
+        progress: bool = False,
+        desc: str = "evaluate",
+    ) -> tuple[list[ReportFrame], dict[str, str]]:
+        """Score every labelled frame of one run (evaluate, benchmark, demo): the folder vote on
+        the first :data:`VOTE_FRAMES` readable frames, then each frame under ``condition``; an
+        unreadable frame is skipped and named. Returns the first ``report_frames`` scored frames
+        and ``{path: reason}`` of the skipped ones; the scores accumulate in :attr:`scores`."""
+        if vote:
+            self.fit_folder(list(_frames(pairs[:VOTE_FRAMES], condition)))
+        frames: list[ReportFrame] = []
+        skipped: dict[str, str] = {}
+        for image_path, mask_path in tqdm(pairs, desc=desc, unit="img", disable=not progress):
+            try:
+                rgb, gt = load_pair(image_path, mask_path, condition)
+            except ImageReadError as err:
+                skipped[str(image_path)] = str(err)
+                log.error("skipped: %s", err)
+                continue
+            frame = self.score(rgb, gt, name(image_path))
+            if len(frames) < report_frames:
+                frames.append(frame)
+        return frames, skipped
+
     def score(self, rgb: np.ndarray, gt: np.ndarray, name: str) -> ReportFrame:
         """Every method's labels of one frame, scored; returned with their per-frame mIoU."""
         frame = ReportFrame(name=name, image=rgb, truth=gt)
@@ -305,22 +337,14 @@ def evaluate(conf: EvaluateConf) -> dict[str, Any]:
         oracle_tile=conf.oracle_tile or dataset_tile(conf.images),
         scale=condition.scale,
     )
-    if conf.vote:
-        scorer.fit_folder(list(_frames(pairs[:VOTE_FRAMES], condition)))
-    frames: list[ReportFrame] = []
-    skipped: dict[str, str] = {}
-    for image_path, mask_path in tqdm(
-        pairs, desc="evaluate", unit="img", disable=not conf.progress
-    ):
-        try:
-            rgb, gt = load_pair(image_path, mask_path, condition)
-        except ImageReadError as err:
-            skipped[str(image_path)] = str(err)
-            log.error("skipped: %s", err)
-            continue
-        frame = scorer.score(rgb, gt, _display_name(image_path, conf.images))
-        if len(frames) < conf.report_frames:
-            frames.append(frame)
+    frames, skipped = scorer.score_pairs(
+        pairs,
+        condition,
+        vote=conf.vote,
+        report_frames=conf.report_frames,
+        name=lambda p: _display_name(p, conf.images),
+        progress=conf.progress,
+    )
     scores = scorer.scores
     return {
         "frames": frames,
