@@ -21,6 +21,7 @@ Usage::
 
     python scripts/benchmark_grid.py               # 24 frames per family, writes docs/benchmark/
     python scripts/benchmark_grid.py --frames 8 --no-write
+    python scripts/benchmark_grid.py --split val   # tuning frames, print only
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from wnet_seg.data.degrade import CONDITIONS, parse_degradation  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 FIRST_TEST_SEED = 1_000_000  # synthetic benchmark seeds; thresholds were set on seeds < 1000
+DEV_SEED = 0  # --split val: synthetic seeds < 1000, Crafter val worlds, the captures' val splits
 
 
 @dataclass
@@ -318,11 +320,11 @@ NO_GRID: dict[str, Callable[[int, int], list[Frame]]] = {
 # ------------------------------------------------------------------------------ labelled games
 
 
-def crafter_frames(n: int) -> list[Frame]:
-    """Crafter test worlds (seeds 200000+) at random pixel offsets."""
+def crafter_frames(n: int, split: str = "test") -> list[Frame]:
+    """Crafter worlds of a benchmark split (test: seeds 200000+) at random pixel offsets."""
     from wnet_seg.capture.crafter import CRAFTER_BENCHMARK, NATIVE_TILE, render_crafter_frames
 
-    seed = CRAFTER_BENCHMARK["test"].first_world
+    seed = CRAFTER_BENCHMARK[split].first_world
     out = []
     for rgb, _, info in render_crafter_frames(
         n, 256, seed=seed, frames_per_world=8, return_info=True, align="pixel"
@@ -332,13 +334,13 @@ def crafter_frames(n: int) -> list[Frame]:
     return out
 
 
-def captured_games(n: int) -> dict[str, list[Frame]]:
-    """``data/bench/<game>/test/images`` with a known native tile (phase unknown)."""
+def captured_games(n: int, split: str = "test") -> dict[str, list[Frame]]:
+    """``data/bench/<game>/<split>/images`` with a known native tile (phase unknown)."""
     from wnet_seg.data.io import list_images, load_rgb
 
     out = {}
     root = REPO / "data" / "bench"
-    for folder in sorted(root.glob("*/test/images")) if root.exists() else []:
+    for folder in sorted(root.glob(f"*/{split}/images")) if root.exists() else []:
         game = folder.parents[1].name
         tile = _game_tile(folder.parent, game)
         if tile is None or game == "crafter":
@@ -432,13 +434,16 @@ def machine() -> dict:
     }
 
 
-def families(n: int) -> Iterator[tuple[str, list[Frame]]]:
+def families(n: int, split: str = "test") -> Iterator[tuple[str, list[Frame]]]:
+    """Every family's frames: ``split="test"`` for the report, ``"val"`` for choosing constants
+    (other synthetic seeds, photo crops and game frames)."""
+    seed = FIRST_TEST_SEED if split == "test" else DEV_SEED
     for name in SYNTHETIC:
-        yield f"synthetic/{name}", synthetic(name, n, FIRST_TEST_SEED)
-    yield "crafter", crafter_frames(n)
-    yield from ((f"game/{k}", v) for k, v in captured_games(n).items())
+        yield f"synthetic/{name}", synthetic(name, n, seed)
+    yield "crafter", crafter_frames(n, split)
+    yield from ((f"game/{k}", v) for k, v in captured_games(n, split).items())
     for name, make in NO_GRID.items():
-        yield f"no-grid/{name}", make(n, FIRST_TEST_SEED)
+        yield f"no-grid/{name}", make(n, seed)
 
 
 def table(results: dict) -> str:
@@ -488,19 +493,25 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--frames", type=int, default=24, help="frames per family")
     ap.add_argument("--no-write", action="store_true", help="print only")
+    ap.add_argument(
+        "--split",
+        choices=("test", "val"),
+        default="test",
+        help="test: the report (written); val: frames for tuning the detector (print only)",
+    )
     ap.add_argument("--out", default=str(REPO / "docs" / "benchmark" / "grid"))
     args = ap.parse_args()
     before = machine()
     results = {}
     t0 = time.time()
-    for fam, frames in families(args.frames):
+    for fam, frames in families(args.frames, args.split):
         one_game = fam == "crafter" or fam.startswith("game/")
         results[fam] = {c: run(frames, c, one_game) for c in CONDITIONS}
         print(f"{fam}: done ({time.time() - t0:.0f} s)", flush=True)
     after = machine()
     text = table(results) + "\n\nMissed targets:\n\n" + misses(results)
     print(text)
-    if args.no_write:
+    if args.no_write or args.split != "test":
         return
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

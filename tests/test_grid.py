@@ -234,3 +234,81 @@ def test_record_is_json_and_forced_options():
     assert 0.0 <= rec["confidence"] <= 1.0
     with pytest.raises(ValueError, match="uint8"):
         detect(np.zeros((10, 10), np.float32))
+
+
+def line_floor(rows: int, cols: int, t: int = 32) -> np.ndarray:
+    """A frame of one tile: black with a grey line on its top and left edge (a MiniGrid floor)."""
+    tile = np.zeros((t, t, 3), np.uint8)
+    tile[0, :] = tile[:, 0] = 100
+    return np.ascontiguousarray(np.tile(tile, (rows, cols, 1)))
+
+
+def test_one_texture_frame_tells_its_size_at_its_scale():
+    """A floor of lines: every phase describes it equally well, so only the size is evidence; and
+    3x upscaled it is also an exact 32/9 upscale (27 native px per tile), the simpler 3x wins."""
+    floor = line_floor(6, 6)
+    g = detect(floor)
+    assert (g.scale, g.tile) == (1.0, 32) and g.confidence >= 0.5
+    up = detect(parse_degradation("nearest:3")(floor)[0])
+    assert (up.scale, up.tile) == (3.0, 32) and up.confidence >= 0.5
+
+
+def test_small_frame_of_few_tile_kinds_claims_its_grid():
+    """9 x 11 tiles, mostly one textured ground tile (a Craftax view): too few tiles for the
+    phase alone to be decisive, but their copies stop matching one pixel off the size."""
+    rng = np.random.default_rng(8)
+    palette = rng.integers(0, 256, (10, 3)).astype(np.uint8)
+    tiles = np.stack(
+        [pixel_tile(rng, 16, palette[rng.choice(10, 4, replace=False)]) for _ in range(4)]
+    )
+    layout = np.zeros((9, 11), np.int64)
+    layout[rng.random((9, 11)) < 0.15] = rng.integers(1, 4)
+    frame, _, _ = tile_map(9, 11, tiles=tiles, layout=layout)
+    for condition in ("clean", "jpeg:85"):
+        g = detect(parse_degradation(condition)(frame)[0])
+        assert (g.scale, g.tile, g.offset) == (1.0, 16, (0, 0)), condition
+
+
+def test_jpeg_blocks_of_a_smooth_frame_are_no_grid():
+    """JPEG codes 8 x 8 blocks: a gentle gradient's blocks repeat exactly along its level lines
+    and a photo's smooth areas turn flat at the block phase; neither is a tile grid."""
+    yy, xx = np.mgrid[0:256, 0:256] / 255.0
+    gradient = np.stack([140 + 30 * xx, 70 + 20 * xx, 90 + 10 * yy], -1).astype(np.uint8)
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(2)
+    field = gaussian_filter(rng.standard_normal((256, 256, 3)), (10, 10, 0))
+    smooth = ((field - field.min()) / np.ptp(field) * 255).astype(np.uint8)
+    for frame in (gradient, smooth):
+        for condition in ("jpeg:85", "bilinear:1.5+jpeg:85", "nearest:3"):
+            g = detect(parse_degradation(condition)(frame)[0])
+            assert g.tile is None and g.confidence < 0.5, condition
+
+
+def test_tolerant_matching_keeps_mean_luma_apart():
+    """Two tiles alike but for a mean shift of 6 grey levels are different tiles under JPEG-level
+    noise (copies keep their mean luma), while noisy copies of one tile stay one tile."""
+    from wnet_seg.grid import DC_TOL, LOSSY_NOISE, TILE_TOL, cluster_rows
+
+    rng = np.random.default_rng(0)
+    base = rng.integers(40, 200, (64, 3)).astype(np.int16)
+    copies = [base + rng.integers(-3, 4, base.shape) for _ in range(3)]
+    brighter = base + 6
+    rows = np.stack([c.ravel() for c in [*copies, brighter]]).clip(0, 255).astype(np.uint8)
+    ids = cluster_rows(rows, TILE_TOL * LOSSY_NOISE, DC_TOL * LOSSY_NOISE)
+    assert len(set(ids[:3])) == 1 and ids[3] != ids[0]
+    assert len(set(cluster_rows(rows, TILE_TOL * LOSSY_NOISE))) == 1  # without the luma test
+
+
+def test_scale_readings_simplest_fraction_first():
+    from wnet_seg.grid_scale import Hypothesis, ranked
+
+    def fit(s: float, rho: float) -> tuple:
+        h = Hypothesis(scale=s, kernel="nearest", origin=0.0, residual=rho, null=1.0)
+        return (h, h)
+
+    order = [
+        v[0].scale for v in ranked([fit(1.5, 0.1), fit(32 / 9, 0.0), fit(3.0, 0.2), fit(3.0, 0.1)])
+    ]
+    assert order == [3.0, 1.5, 32 / 9]
+    assert ranked([fit(3.0, 0.2), fit(3.0, 0.1)])[0][0].rho == 0.1

@@ -21,10 +21,16 @@ any offset, under HUD bands, with sprites off the grid. :func:`detect` recovers 
    looks 8-periodic) is replaced by the arrangement when that describes the frame in fewer bits.
 4. **HUD bands**: runs of whole-tile rows/columns at the frame's edges whose tiles repeat nowhere
    are left out, and the grid is refitted without them.
-5. **Confidence** in [0, 1] from the evidence: how many tiles' worth of bits the chosen phase
-   saves over the phase shifted by half a tile, along the weaker axis (photos, noise, periodic
-   textures and flat bands save nothing). Below ``GridConfig.min_confidence`` no grid is claimed
-   (``tile`` None; ``candidate`` keeps the size for :func:`vote`).
+5. **Confidence** in [0, 1] from two kinds of evidence, in tiles' worth of bits: how much the
+   chosen phase saves over the phase shifted by half a tile (the weaker axis), and how much the
+   chosen size saves over the sizes one pixel off. A grid is claimed when its phase is pinned,
+   or when its size is and its phase is no worse than the half shift (a frame of one texture,
+   such as a floor of lines, tells its size but not its phase). Photos, noise, gradients and flat
+   bands save nothing on either; smooth tiles (JPEG blocks of a gradient) count as flat. Below
+   ``GridConfig.min_confidence`` no grid is claimed (``tile`` None; ``candidate`` keeps the size
+   for :func:`vote`).
+6. **The tile layer checks the scale layer**: when the preferred upscale gives no grid, the
+   other accepted factors and 1x are fitted too, and the most confident grid wins.
 
 :func:`vote` fixes the scale and tile size shared by the frames of one folder; :func:`refit` then
 fits each frame's own phase (scrolling) under that prior. :func:`tile_keys` gives every whole tile
@@ -62,6 +68,25 @@ JPEG_HH = 1.2
 # within an RMS difference of TILE_TOL * noise (16: copies <= 20 RMS, different tiles >= 11-42).
 PIXEL_TOL = 4.0
 TILE_TOL = 2.7
+# ... and their mean luma within DC_TOL * noise (2.4 for JPEG). Copies of one tile keep their mean
+# luma (JPEG codes luma at full resolution, a deconvolved bilinear upscale keeps local means):
+# <= 1.43 grey levels over 791 copies in synthetic maps and Craftax train frames under JPEG 85 and
+# bilinear 1.5 + JPEG 85, while RGB RMS reaches 29 (4:2:0 chroma). JPEG blocks of a gradient,
+# or a bilinear upscale's interpolation pattern on one, are copies of each other up to a mean
+# shift of their slope times the block size: the tolerance alone would take them for one tile.
+DC_TOL = 0.4
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+# Lossy frames: a tile whose neighbouring pixels all differ by at most max(SMOOTH_STEP * noise,
+# SMOOTH_MIN) is flat too (a smooth shading, described by its mean like a uniform tile): JPEG'd
+# gradients repeat their 8 px blocks exactly along their level lines, and a bilinear upscale's
+# rounding pattern repeats on one; such repeats are not tiles. Measured under JPEG 85 (8 frames
+# each): pixel-art tiles that are not uniform have steps >= 24 (Craftax, 1st percentile; the
+# dotted floor of sparse synthetic maps >= 15), smooth random fields <= 8 (median).
+SMOOTH_STEP = 2.0
+SMOOTH_MIN = 6.0
+# Exact frames (a palette): steps of at most SMOOTH_EXACT grey levels make a tile flat (a gentle
+# gradient has few enough colours to pass the palette test, and its JPEG blocks repeat exactly).
+SMOOTH_EXACT = 4
 # MDL: bits per dictionary pixel (a pixel-art palette of ~64 colours).
 BITS_PER_PIXEL = 6.0
 # _coarsen accepts m x m arrangements while their grid's MDL cost is at most this many times the
@@ -70,11 +95,22 @@ BITS_PER_PIXEL = 6.0
 # 16 -> 32: 5.6-8x, median 8.1) more.
 COARSEN_SLACK = 3.3
 SIZE_CANDIDATES = 4  # tile sizes (autocorrelation peaks, not multiples of a stronger one) fitted
-# Confidence = 1 - exp(-evidence / EVIDENCE_SCALE) (_evidence: tiles' worth of bits saved by the
-# phase, the weaker axis): 0.5 at 9.7 tiles. Measured (train seeds, clean / JPEG 85 / bilinear 1.5
-# + JPEG 85): right grids of synthetic maps and Crafter >= 12; smooth fields, gradients, noise and
-# Atari-like frames <= 8.1.
-EVIDENCE_SCALE = 14.0
+# Confidence (_confidence) from two kinds of evidence, in tiles' worth of bits (_evidence): how
+# much the fitted grid saves over the phase shifted by half a tile (the weaker axis: PHASE_*) and
+# over the sizes one pixel off (SIZE_*). A grid is claimed when it beats both and one of them by a
+# margin: its phase (>= PHASE_TILES tiles and >= PHASE_SHARE of its tiles) or its size (>=
+# SIZE_TILES and >= SIZE_SHARE of its tiles; frames of one texture, e.g. a floor of lines, tell
+# the size, not the phase); and when most of its non-flat tiles are copies (>= REPEAT_SHARE:
+# JPEG's blocks make a photo's smooth areas flat at their phase, evidence without a repeated
+# tile). Chosen on 36 frames per family (synthetic seed 1, the captures' train frames) under the
+# benchmark's five conditions, checked on seed 0 / val frames (scripts/benchmark_grid.py --split
+# val): no false grid on either; photos reach 0.034 of their tiles in phase evidence with a worse
+# size, 0.064 in size evidence; right grids of small game frames (Craftax under JPEG) 0.05-0.1.
+PHASE_TILES = 12.0
+PHASE_SHARE = 0.03
+SIZE_TILES = 6.0
+SIZE_SHARE = 0.08
+REPEAT_SHARE = 0.35
 MIN_CONFIDENCE = 0.5
 VOTE_CONFIDENCE = 2.0  # summed confidence of the agreeing frames that vote() needs
 BAND_SHARE = 0.6  # a tile row/column is HUD-like when this share of its tiles repeats nowhere
@@ -360,9 +396,15 @@ def _exact_ids(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return first, inv.reshape(-1), cnt
 
 
-def cluster_rows(rows: np.ndarray, tol_rms: float) -> np.ndarray:
+def _mean_luma(rows: np.ndarray) -> np.ndarray:
+    """Mean luma of each row of interleaved RGB pixels ``(N, 3 * P)``."""
+    return rows.reshape(len(rows), -1, 3).mean(1, dtype=np.float32) @ _LUMA
+
+
+def cluster_rows(rows: np.ndarray, tol_rms: float, dc_tol: float = math.inf) -> np.ndarray:
     """Ids of ``rows`` (N, D) uint8: identical rows always share one; with ``tol_rms > 0`` rows
-    whose RMS difference is within ``tol_rms`` share one too.
+    whose RMS difference is within ``tol_rms`` (and, for interleaved RGB rows, whose mean luma
+    differs by at most ``dc_tol``) share one too.
 
     Leader clustering: the most frequent unassigned row takes every unassigned row within the
     tolerance (so members are within ``2 * tol_rms`` of each other; distances exact).
@@ -373,6 +415,7 @@ def cluster_rows(rows: np.ndarray, tol_rms: float) -> np.ndarray:
     uniq = rows[first].astype(np.float32)
     thr = tol_rms**2 * uniq.shape[1]
     sq = (uniq * uniq).sum(1)
+    luma = _mean_luma(uniq) if math.isfinite(dc_tol) else np.zeros(len(uniq), np.float32)
     lab = np.full(len(uniq), -1, np.int64)
     k = 0
     for i in np.argsort(-cnt, kind="stable"):
@@ -380,7 +423,7 @@ def cluster_rows(rows: np.ndarray, tol_rms: float) -> np.ndarray:
             continue
         free = np.flatnonzero(lab < 0)
         d2 = sq[free] + sq[i] - 2 * (uniq[free] @ uniq[i])
-        lab[free[d2 <= thr]] = k
+        lab[free[(d2 <= thr) & (np.abs(luma[free] - luma[i]) <= dc_tol)]] = k
         lab[i] = k
         k += 1
     return lab[inv]
@@ -399,21 +442,27 @@ def _whole_tiles(image: np.ndarray, tile: int, oy: int, ox: int) -> tuple[np.nda
 def _tile_ids(
     native: np.ndarray, code: np.ndarray, tile: int, oy: int, ox: int, noise: float
 ) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
-    """(id per whole tile, uniform flag per tile, (ny, nx)) for scoring a grid. Uniform tiles
-    (one colour, within the pixel tolerance when lossy) are grouped by colour; the others
+    """(id per whole tile, flat flag per tile, (ny, nx)) for scoring a grid. Flat tiles (one
+    colour, within the pixel tolerance when lossy, or smooth: see ``SMOOTH_*``) are grouped by
+    colour; the others
     exactly, or (lossy) identical ones first, then by single-linkage matching on random
     projections. Ids of uniform groups come first."""
     codes, (ny, nx) = _whole_tiles(code, tile, oy, ox)
     ids = np.zeros(len(codes), np.int64)
+    tiles, _ = _whole_tiles(native, tile, oy, ox)
+    planar = np.ascontiguousarray(tiles.transpose(0, 2, 1))  # (N, 3, t*t): fast reductions
     if noise == 0:
+        key = codes[:, 0].astype(np.int64)
         uniform = (codes == codes[:, :1]).all(1)
-        colour = codes[uniform, :1]
+        smooth = ~uniform & (_max_step(planar, tile) <= SMOOTH_EXACT)
+        mean = np.rint(planar[smooth].mean(2) / (2 * SMOOTH_EXACT)).astype(np.int64)
+        key[smooth] = -1 - ((mean[:, 0] << 16) | (mean[:, 1] << 8) | mean[:, 2])
+        uniform |= smooth  # flat: keyed by their colour, smooth ones by their mean colour
+        colour = key[uniform, None]
     else:
-        tiles, _ = _whole_tiles(native, tile, oy, ox)
-        planar = np.ascontiguousarray(tiles.transpose(0, 2, 1))  # (N, 3, t*t): fast reductions
         tol_px = PIXEL_TOL * noise
         spread = planar.max(2).astype(np.int16) - planar.min(2)
-        uniform = (spread <= tol_px).all(1)
+        uniform = (spread <= tol_px).all(1) | (_max_step(planar, tile) <= _smooth_step(noise))
         colour = np.rint(planar[uniform].mean(2) / (2 * tol_px)).astype(np.int64)
     k = 0
     if uniform.any():
@@ -423,17 +472,36 @@ def _tile_ids(
         first, inv, _ = _exact_ids(codes[~uniform])
         if noise > 0 and len(first) > 1:
             rows = tiles[~uniform][first].reshape(len(first), -1).astype(np.float32)
-            inv = _single_linkage(rows, TILE_TOL * noise)[inv]
+            inv = _single_linkage(rows, TILE_TOL * noise, DC_TOL * noise)[inv]
         ids[~uniform] = k + inv
     return ids, uniform, (ny, nx)
 
 
-def _single_linkage(rows: np.ndarray, tol_rms: float) -> np.ndarray:
-    """Connected components of "RMS difference within ``tol_rms``" on 32 random projections."""
+def _smooth_step(noise: float) -> float:
+    return max(SMOOTH_STEP * noise, SMOOTH_MIN)
+
+
+def _max_step(planar: np.ndarray, tile: int) -> np.ndarray:
+    """Largest difference between 4-neighbour pixels inside each tile of ``(N, 3, t*t)``."""
+    x = planar.reshape(len(planar), 3, tile, tile).astype(np.int16)
+    down = np.abs(np.diff(x, axis=2)).max((1, 2, 3))
+    right = np.abs(np.diff(x, axis=3)).max((1, 2, 3))
+    return np.maximum(down, right)
+
+
+def _single_linkage(rows: np.ndarray, tol_rms: float, dc_tol: float) -> np.ndarray:
+    """Connected components of "RMS difference within ``tol_rms`` (on 32 random projections)
+    and mean luma within ``dc_tol``" over interleaved RGB rows ``(N, 3 * P)``."""
     p = rows @ _projection(rows.shape[1])
     sq = (p * p).sum(1)
+    luma = _mean_luma(rows)
     adj = sq[:, None] + sq[None, :] - 2 * (p @ p.T) <= tol_rms**2 * rows.shape[1]
-    return connected_components(csr_matrix(adj), directed=False)[1]
+    adj &= np.abs(luma[:, None] - luma[None, :]) <= dc_tol
+    i, j = np.nonzero(np.triu(adj, 1))
+    if len(i) == 0:
+        return np.arange(len(rows))
+    graph = csr_matrix((np.ones(len(i), np.int8), (i, j)), shape=(len(rows), len(rows)))
+    return connected_components(graph, directed=False)[1]
 
 
 def tile_keys(native: np.ndarray, grid: FrameGrid, exact: bool = False) -> tuple[np.ndarray, ...]:
@@ -461,7 +529,7 @@ def tile_keys(native: np.ndarray, grid: FrameGrid, exact: bool = False) -> tuple
         order = np.argsort(first)
         ids = np.argsort(order)[inv]
     else:
-        raw = cluster_rows(tiles.reshape(len(tiles), -1), TILE_TOL * noise)
+        raw = cluster_rows(tiles.reshape(len(tiles), -1), TILE_TOL * noise, DC_TOL * noise)
         _, first, inv = np.unique(raw, return_index=True, return_inverse=True)
         order = np.argsort(first)
         ids = np.argsort(order)[inv.reshape(-1)]
@@ -691,48 +759,81 @@ def _fit_tiles(native: np.ndarray, noise: float, cfg: GridConfig, size: int | No
     return best if size else _coarsen(native, code, noise, best, cfg.max_tile)
 
 
-def _evidence(native: np.ndarray, code: np.ndarray, noise: float, fit: _Fit) -> float:
-    """Evidence for a grid, in tiles: how many tiles' worth of description (bits over
-    ``tile**2 * BITS_PER_PIXEL``) the fitted phase saves over the phase shifted by half a tile
-    along one axis, the smaller of the two axes. A photo or noise compresses at no phase, a
-    texture periodic at the tile size or a uniform area equally well at all, flat horizontal
-    bands (an Atari playfield) tell the row phase but not the column phase; a tile map tells
-    both."""
+@dataclass(frozen=True)
+class _Evidence:
+    phase: float  # tiles' worth of bits the phase saves over the half-shifted one (weaker axis)
+    size: float  # ... the size saves over the sizes one native pixel smaller and larger
+    tiles: int  # whole tiles of the grid
+    repeats: float  # share of its non-flat tiles that are copies of another one
+
+
+def _evidence(native: np.ndarray, code: np.ndarray, noise: float, fit: _Fit) -> _Evidence:
+    """Evidence for a grid: how many tiles' worth of description (bits over ``tile**2 *
+    BITS_PER_PIXEL``) the fitted grid saves over (a) the phase shifted by half a tile along one
+    axis, the smaller of the two axes, and (b) the sizes ``tile - 1`` and ``tile + 1`` at the same
+    origin, the smaller of the two. A photo or noise compresses at no phase and no size, a
+    uniform area equally well at all; a texture periodic at the tile size, or flat horizontal
+    bands (an Atari playfield), tell at most one phase axis; a tile map tells both, and its copies
+    stop matching one pixel off its size."""
     t, n = fit.tile, fit.ids.size
-    saved = []
-    for dy, dx in ((t // 2, 0), (0, t // 2)):
-        shifted = _fit_at(native, code, noise, t, (fit.oy + dy) % t, (fit.ox + dx) % t)
-        saved.append(0.0 if shifted is None else (shifted.cost - fit.cost) * n)
-    return max(0.0, min(saved))
+
+    def saved(others) -> float:
+        costs = [f.cost for f in others if f is not None]
+        return 0.0 if len(costs) < len(others) else min(costs) - fit.cost
+
+    half = [
+        _fit_at(native, code, noise, t, (fit.oy + dy) % t, (fit.ox + dx) % t)
+        for dy, dx in ((t // 2, 0), (0, t // 2))
+    ]
+    off = [_fit_at(native, code, noise, s, fit.oy % s, fit.ox % s) for s in (t - 1, t + 1)]
+    return _Evidence(saved(half) * n, saved(off) * n, n, fit.repeats / max(fit.nonuniform, 1))
 
 
-def _confidence(evidence: float) -> float:
-    """``1 - exp(-evidence / EVIDENCE_SCALE)``: 0.5 at ``EVIDENCE_SCALE * ln 2`` tiles."""
-    return float(1.0 - math.exp(-evidence / EVIDENCE_SCALE))
+def _confidence(ev: _Evidence) -> float:
+    """Confidence in [0, 1], >= 0.5 exactly when the grid beats its half-shifted phase and the
+    sizes one pixel off, one of them by a margin, and most of its non-flat tiles are copies (see
+    ``PHASE_*``, ``SIZE_*``, ``REPEAT_SHARE``): each test ``x >= threshold`` becomes
+    ``1 - 2**(-x / threshold)`` (0.5 at the threshold), "and" the smaller, "or" the larger."""
+
+    def part(x: float, threshold: float) -> float:
+        return float(1.0 - 2.0 ** (-max(x, 0.0) / threshold))
+
+    n = max(ev.tiles, 1)
+    phase = min(part(ev.phase, PHASE_TILES), part(ev.phase / n, PHASE_SHARE))
+    size = min(part(ev.size, SIZE_TILES), part(ev.size / n, SIZE_SHARE))
+    if ev.size < 0:  # worse than a size one pixel off: below 0.5 whatever the phase says
+        phase = min(phase, 0.5 * (1.0 + ev.size / n))
+    if ev.phase < 0:
+        size = min(size, 0.5 * (1.0 + ev.phase / n))
+    return min(max(phase, size), part(ev.repeats, REPEAT_SHARE))
 
 
 # ------------------------------------------------------------------------------------ detect
 
 
-def _scale_grid(rgb: np.ndarray, cfg: GridConfig, prior: FrameGrid | None, palette: bool):
-    """The scale layer of the grid (no tiles yet), and whether its fit is lossy (then
-    :func:`detect` checks it against the tile layer)."""
+def _scale_grids(rgb: np.ndarray, cfg: GridConfig, prior: FrameGrid | None, palette: bool):
+    """Readings of the frame's scale layer (no tiles yet), best first, each with whether its fit
+    is lossy: the accepted upscales (``scale="auto"``: all of them, for :func:`detect` to check
+    against the tile layer), else the forced or prior factor; a native (1x) reading last."""
     h, w = rgb.shape[:2]
-    fits = None
+    fits = []
     if prior is not None:
         if prior.kernel != "none":
-            fits = grid_scale.fit_forced(rgb, prior.scale, palette, (prior.kernel,))
+            fits = [grid_scale.fit_forced(rgb, prior.scale, palette, (prior.kernel,))]
     elif cfg.scale == "auto":
         fits = grid_scale.fit_scale(rgb, cfg.max_scale, palette)
     elif cfg.scale != "off" and float(cfg.scale) > 1:
-        fits = grid_scale.fit_forced(rgb, float(cfg.scale), palette)
-    if fits is None:
-        return FrameGrid(input_hw=(h, w), native_hw=(h, w)), False
-    fy, fx = fits
-    nh = int(_cell_index(h, fy.scale, fy.origin)[-1]) + 1
-    nw = int(_cell_index(w, fx.scale, fx.origin)[-1]) + 1
-    grid = FrameGrid(fx.scale, fx.kernel, (fy.origin, fx.origin), (h, w), (nh, nw))
-    return grid, max(fy.residual, fx.residual) > grid_scale.LOSSLESS_RESIDUAL
+        fits = [grid_scale.fit_forced(rgb, float(cfg.scale), palette)]
+    out = []
+    for fy, fx in fits:
+        nh = int(_cell_index(h, fy.scale, fy.origin)[-1]) + 1
+        nw = int(_cell_index(w, fx.scale, fx.origin)[-1]) + 1
+        grid = FrameGrid(fx.scale, fx.kernel, (fy.origin, fx.origin), (h, w), (nh, nw))
+        out.append((grid, max(fy.residual, fx.residual) > grid_scale.LOSSLESS_RESIDUAL))
+    return out + [(FrameGrid(input_hw=(h, w), native_hw=(h, w)), False)]
+
+
+MAX_READINGS = 4  # scale readings detect() fits tiles to when the first one gives no grid
 
 
 def detect(
@@ -741,30 +842,37 @@ def detect(
     """The native scale and tile grid of a uint8 ``(H, W, 3)`` frame (see the module docstring).
 
     ``prior`` (e.g. from :func:`vote`) fixes the scale, kernel and tile size; the phases of both
-    layers are still fitted to this frame. A lossy upscale found by ``scale="auto"`` must lead
-    to a tile grid, or the frame is read at 1x when that gives one: JPEG'd 1x frames whose edges
-    follow a tile lattice can pass the scale test (and a grid at 1x is still a right grid in
-    input pixels when the upscale was real). A lossy 2x is read at 1x too when 1x gives the same
-    grid: JPEG's quantisation removes most of a 1x frame's period-2 detail, which makes it fit a
-    2x upscale. Returns a :class:`FrameGrid`.
+    layers are still fitted to this frame. With ``scale="auto"`` the tile layer checks the scale
+    layer: when the preferred (largest) accepted upscale leads to no tile grid, the other
+    readings (smaller accepted factors, then 1x when the first one is lossy; at most
+    ``MAX_READINGS``) are fitted too and the most confident grid wins. Big uniform areas under JPEG pass large factors, and a floor of
+    lines every 32 px upscaled 3x is also an exact 32/9 upscale; a grid at 1x is still a right
+    grid in input pixels when the upscale was real. A lossy 2x is read at 1x too when 1x gives
+    the same grid: JPEG's quantisation removes most of a 1x frame's period-2 detail, which makes
+    it fit a 2x upscale. Returns a :class:`FrameGrid`.
     """
     cfg = config or GridConfig()
     rgb = _check_rgb(rgb)
     palette = grid_scale.exact_palette(rgb)
-    grid, lossy = _scale_grid(rgb, cfg, prior, palette)
+    readings = _scale_grids(rgb, cfg, prior, palette)
     if prior is not None:
         size, want = prior.tile, prior.tile is not None
     else:
         size = None if cfg.tile in ("auto", "off") else int(cfg.tile)
         want = cfg.tile != "off"
+    (grid, lossy), others = readings[0], readings[1:-1][: MAX_READINGS - 2]
+    if lossy:  # a lossless upscale's 1x reading only adds its cells' pattern (a gradient's steps)
+        others += readings[-1:]
     out = _with_tiles(rgb, grid, cfg, size, want, palette)
-    doubt = out.tile is None or grid.scale == 2.0
-    if lossy and doubt and want and prior is None and cfg.scale == "auto":
-        h, w = rgb.shape[:2]
-        native = _with_tiles(
-            rgb, FrameGrid(input_hw=(h, w), native_hw=(h, w)), cfg, size, want, palette
-        )
-        if native.tile is not None and (out.tile is None or native.tile == 2 * out.tile):
+    if not (want and prior is None and cfg.scale == "auto" and others):
+        return out
+    if out.tile is None:
+        tried = [_with_tiles(rgb, g, cfg, size, want, palette) for g, _ in others]
+        claimed = [g for g in tried if g.tile is not None]
+        return max(claimed, key=lambda g: g.confidence) if claimed else out
+    if lossy and grid.scale == 2.0:
+        native = _with_tiles(rgb, readings[-1][0], cfg, size, want, palette)
+        if native.tile is not None and native.tile == 2 * out.tile:
             return native
     return out
 
@@ -786,6 +894,7 @@ def _tile_grid(native, grid: FrameGrid, cfg: GridConfig, size: int | None, force
     if fit is None:
         return grid
     bands: tuple[tuple[str, int, int], ...] = ()
+    scored, scored_fit = native, fit  # the evidence is weighed where the grid was fitted
     if cfg.bands:
         bands = _find_bands(fit, native.shape[:2])
         if bands:
@@ -793,12 +902,13 @@ def _tile_grid(native, grid: FrameGrid, cfg: GridConfig, size: int | None, force
             sub = native[inner]
             refit = _fit_tiles(sub, grid.noise, cfg, fit.tile)
             if refit is not None:
+                scored, scored_fit = sub, refit
                 fit = _Fit(
                     refit.tile, (refit.oy + inner[0].start) % refit.tile,
                     (refit.ox + inner[1].start) % refit.tile, refit.cost, refit.repeats,
                     refit.nonuniform, refit.ids, refit.uniform,
                 )  # fmt: skip
-    conf = _confidence(_evidence(native, _packed(native), grid.noise, fit))
+    conf = _confidence(_evidence(scored, _packed(scored), grid.noise, scored_fit))
     if conf < cfg.min_confidence and not forced:
         return _replace(grid, confidence=conf, candidate=fit.tile)
     return _replace(

@@ -51,8 +51,10 @@ RHO_MAX = 0.36
 LOSSLESS_RESIDUAL = 2.0
 # Lossy frames: a hypothesis' residual may be at most this many times the smallest passing one.
 RESIDUAL_SPREAD = 2.0
-# Palette test (exact_palette): clean Crafter and synthetic frames <= 0.001 of rare-colour pixels.
-PALETTE_RARE_SHARE = 0.01
+# Palette test (exact_palette): clean frames <= 0.002 of rare-colour pixels (Crafter, Craftax,
+# Craftax-Classic, MiniGrid, Tetris val frames, synthetic maps); a JPEG 85 of a 9 x 11 tile map
+# that is mostly one tile: 0.0064.
+PALETTE_RARE_SHARE = 0.004
 # RGB -> (luma, chroma / 2, chroma / 2) for exact-palette frames; luma only for lossy ones: JPEG
 # stores chroma at half resolution (4:2:0), which makes 1x frames look like 2x chroma upscales.
 _LUMA_CHROMA = np.array(
@@ -378,8 +380,8 @@ def decide(
     hx: list[Hypothesis],
     rho_max: float = RHO_MAX,
     palette: bool = False,
-) -> tuple[Hypothesis, Hypothesis] | None:
-    """The accepted ``(y, x)`` hypotheses, from those whose (factor, kernel) passes both axes
+) -> list[tuple[Hypothesis, Hypothesis]]:
+    """The accepted ``(y, x)`` hypotheses, best first (see :func:`ranked`), from those whose (factor, kernel) passes both axes
     (``rho <= rho_max``):
 
     1. lossless fits (residual <= ``LOSSLESS_RESIDUAL`` on both axes: a clean nearest or
@@ -390,8 +392,10 @@ def decide(
        smallest one of their axis: in sparse frames a wrong factor whose cells follow the tile
        lattice can pass the ratio test, not with the residual of the true one.
 
-    The largest factor wins (its divisors pass too); at that factor the kernel with the smaller
-    summed ratio.
+    The simplest, then largest factor comes first (its divisors pass too); at that factor the
+    kernel with the smaller summed ratio. The others are alternatives :func:`wnet_seg.grid.detect` tries when
+    the first one leads to no tile grid (a floor of lines every 32 px, 3x upscaled, is also a
+    lossless 32/9 upscale).
     """
     by_key = {(h.scale, h.kernel): h for h in hy}
     passing = [
@@ -406,16 +410,31 @@ def decide(
             v for v in passing
             if all(v[a].residual <= RESIDUAL_SPREAD * floor[a] + LOSSLESS_RESIDUAL for a in (0, 1))
         ]  # fmt: skip
-    if not ok:
-        return None
-    top = max(v[0].scale for v in ok)
-    return min((v for v in ok if v[0].scale == top), key=lambda v: v[0].rho + v[1].rho)
+    return ranked(ok)
+
+
+def ranked(fits: list[tuple[Hypothesis, Hypothesis]]) -> list[tuple[Hypothesis, Hypothesis]]:
+    """One ``(y, x)`` fit per factor, the simplest fraction first, then the largest factor (a
+    true factor's divisors pass too: 3x before 1.5x; two passing factors that are not multiples
+    of each other are one ambiguity, and real upscales use simple factors: 3x before 32/9, which
+    also reproduces a floor of lines every 32 px losslessly); per factor the kernel with the
+    smaller summed ratio."""
+    best: dict[float, tuple[Hypothesis, Hypothesis]] = {}
+    for v in fits:
+        key = v[0].scale
+        if key not in best or v[0].rho + v[1].rho < best[key][0].rho + best[key][1].rho:
+            best[key] = v
+    return [best[k] for k in sorted(best, key=lambda k: (_denominator(k), -k))]
+
+
+def _denominator(s: float) -> int:
+    return Fraction(s).limit_denominator(16).denominator
 
 
 def fit_scale(
     rgb: np.ndarray, max_scale: float, palette: bool
-) -> tuple[Hypothesis, Hypothesis] | None:
-    """The upscale ``(y, x)`` of a frame, or ``None`` when it is not an upscale (see
+) -> list[tuple[Hypothesis, Hypothesis]]:
+    """The upscales ``(y, x)`` a frame passes, best first; empty when it is not an upscale (see
     :func:`decide`; ``palette``: :func:`exact_palette` of the frame). The x axis tests every
     candidate, the y axis those that pass on x. Factors outside ``COMMON`` (from spectral peaks)
     are only tried on exact-palette frames, where only lossless fits count: on lossy 1x frames
@@ -426,12 +445,13 @@ def fit_scale(
     hx = test_axis(zx, candidates(zx, max_scale, palette))
     hx = [h for h in hx if h.rho <= RHO_MAX]
     if not hx:
-        return None
+        return []
     zy, sy = axis_signals(rgb, 0, palette)
     hy = []
     for kernel, fit in (("nearest", _nearest_hypotheses), ("linear", _linear_hypotheses)):
         scales = [h.scale for h in hx if h.kernel == kernel]
         hy += fit(zy, scales) if scales else []
 
-    best = decide(hy, hx, RHO_MAX, palette)
-    return None if best is None else (_shifted([best[0]], sy)[0], _shifted([best[1]], sx)[0])
+    return [
+        (_shifted([y], sy)[0], _shifted([x], sx)[0]) for y, x in decide(hy, hx, RHO_MAX, palette)
+    ]
