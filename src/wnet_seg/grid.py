@@ -55,14 +55,11 @@ from wnet_seg import grid_scale
 # --- Constants, measured on train data only: synthetic maps of scripts/benchmark_grid.py with
 # seeds < 1000 and Crafter train worlds (seeds < 100000), under the benchmark's conditions. ---
 
-# Noise level (grey levels) of lossy native images, which sets every tolerance. The frame-level
-# estimator (diagonal Haar, estimate_noise) only tells JPEG-like frames (>= JPEG_HH) from clean
-# deconvolved bilinear ones (rounding: NOISE_FLOOR); its value underestimates JPEG's errors at
-# edges (synthetic JPEG 85 maps: estimates 1.6-3, while copies of one tile differ by RMS up to
-# 20), so JPEG-like frames get the fixed LOSSY_NOISE.
+# Noise level (grey levels) of native images, which sets every tolerance (noise_level): 0 for
+# exact ones, NOISE_FLOOR for clean deconvolved bilinear upscales (rounding), LOSSY_NOISE for the
+# rest (JPEG: copies of one tile differ by RMS up to 20, so a fixed level, not an estimate).
 NOISE_FLOOR = 1.0
 LOSSY_NOISE = 6.0
-JPEG_HH = 1.2
 # Pixels match within PIXEL_TOL * noise per channel (24 for JPEG: the same pixel of two copies of
 # a tile differs by <= 21 in 90 % of pixels, different tiles' pixels by >= 37 in 95 %); tiles match
 # within an RMS difference of TILE_TOL * noise (16: copies <= 20 RMS, different tiles >= 11-42).
@@ -94,6 +91,7 @@ BITS_PER_PIXEL = 6.0
 # with periodic or uniform parts, clean or JPEG 85) cost 1.1-2.8x; false ones (Crafter train
 # 16 -> 32: 5.6-8x, median 8.1) more.
 COARSEN_SLACK = 3.3
+ALIGNED_SIZES = 2  # best sizes whose frame-aligned phases are fitted too (_fit_tiles)
 SIZE_CANDIDATES = 4  # tile sizes (autocorrelation peaks, not multiples of a stronger one) fitted
 # Confidence (_confidence) from two kinds of evidence, in tiles' worth of bits (_evidence): how
 # much the fitted grid saves over the phase shifted by half a tile (the weaker axis: PHASE_*) and
@@ -347,30 +345,16 @@ def _packed(native: np.ndarray) -> np.ndarray:
     return (x[..., 0] << 16) | (x[..., 1] << 8) | x[..., 2]
 
 
-def estimate_noise(native: np.ndarray, exact: bool) -> float:
-    """Noise level (grey levels) of a native image: 0 when ``exact`` (matching is then exact).
-
-    A lossy frame gets ``LOSSY_NOISE`` when it shows JPEG-like noise (the 25th percentile of the
-    diagonal Haar coefficient of its non-flat 2x2 blocks, over 0.319, its value for Gaussian
-    noise, reaches ``JPEG_HH``), else ``NOISE_FLOOR`` (a clean deconvolved bilinear upscale,
-    rounding only). Measured in a centre crop of at most 256 x 256 native px.
-    """
-    if exact:
-        return 0.0
-    x = _centre_crop(native, 256).astype(np.float32)
-    h, w = x.shape[0] // 2 * 2, x.shape[1] // 2 * 2
-    a, b, c, d = (x[i:h:2, j:w:2] for i, j in ((0, 0), (0, 1), (1, 0), (1, 1)))
-    hh = np.abs(a - b - c + d).max(-1) / 2
-    flat = (np.abs(a - b) + np.abs(a - c) + np.abs(a - d)).sum(-1) == 0
-    active = hh[~flat]
-    q = float(np.quantile(active, 0.25)) / 0.319 if active.size else 0.0
-    return LOSSY_NOISE if q >= JPEG_HH else NOISE_FLOOR
-
-
-def _centre_crop(image: np.ndarray, size: int) -> np.ndarray:
-    h, w = image.shape[:2]
-    y0, x0 = max(0, (h - size) // 2), max(0, (w - size) // 2)
-    return image[y0 : y0 + size, x0 : x0 + size]
+def noise_level(kernel: str, palette: bool, lossy_fit: bool) -> float:
+    """Noise level (grey levels) of a native image: 0 (exact matching) when the frame's colours
+    form a palette and the resampling is undone exactly (none, or nearest with a lossless fit: a
+    cell's pixels are one colour); ``NOISE_FLOOR`` for a lossless bilinear fit (deconvolution
+    rounds); else ``LOSSY_NOISE``: a lossy fit, or a frame without a palette, which at 1x or
+    nearest means JPEG (or a photo). Frame-level noise estimates fail both ways on pixel art:
+    busy clean textures look noisy, JPEG'd frames that are mostly black look clean."""
+    if kernel == "linear":
+        return LOSSY_NOISE if lossy_fit else NOISE_FLOOR
+    return 0.0 if palette and not lossy_fit else LOSSY_NOISE
 
 
 # ----------------------------------------------------------------------------- tile matching
@@ -382,7 +366,7 @@ def _hash_weights(n: int) -> np.ndarray:
     return rng.integers(1, 2**63, size=(2, n), dtype=np.uint64) | np.uint64(1)
 
 
-@functools.lru_cache(maxsize=32)
+@functools.lru_cache(maxsize=256)
 def _projection(n: int, dims: int = 32) -> np.ndarray:
     rng = np.random.default_rng(n + 1)
     return (rng.standard_normal((n, dims)) / math.sqrt(dims)).astype(np.float32)
@@ -396,9 +380,14 @@ def _exact_ids(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return first, inv.reshape(-1), cnt
 
 
+@functools.lru_cache(maxsize=32)
+def _luma_weights(n: int) -> np.ndarray:
+    return np.tile(_LUMA / (n // 3), n // 3)
+
+
 def _mean_luma(rows: np.ndarray) -> np.ndarray:
     """Mean luma of each row of interleaved RGB pixels ``(N, 3 * P)``."""
-    return rows.reshape(len(rows), -1, 3).mean(1, dtype=np.float32) @ _LUMA
+    return rows.astype(np.float32, copy=False) @ _luma_weights(rows.shape[1])
 
 
 def cluster_rows(rows: np.ndarray, tol_rms: float, dc_tol: float = math.inf) -> np.ndarray:
@@ -491,16 +480,24 @@ def _max_step(planar: np.ndarray, tile: int) -> np.ndarray:
 
 def _single_linkage(rows: np.ndarray, tol_rms: float, dc_tol: float) -> np.ndarray:
     """Connected components of "RMS difference within ``tol_rms`` (on 32 random projections)
-    and mean luma within ``dc_tol``" over interleaved RGB rows ``(N, 3 * P)``."""
+    and mean luma within ``dc_tol``" over interleaved RGB rows ``(N, 3 * P)``. Only pairs within
+    the luma tolerance are compared (rows sorted by mean luma: a window each)."""
+    n = len(rows)
     p = rows @ _projection(rows.shape[1])
-    sq = (p * p).sum(1)
     luma = _mean_luma(rows)
-    adj = sq[:, None] + sq[None, :] - 2 * (p @ p.T) <= tol_rms**2 * rows.shape[1]
-    adj &= np.abs(luma[:, None] - luma[None, :]) <= dc_tol
-    i, j = np.nonzero(np.triu(adj, 1))
-    if len(i) == 0:
-        return np.arange(len(rows))
-    graph = csr_matrix((np.ones(len(i), np.int8), (i, j)), shape=(len(rows), len(rows)))
+    order = np.argsort(luma, kind="stable")
+    ends = np.searchsorted(luma[order], luma[order] + dc_tol, side="right")
+    counts = ends - np.arange(n) - 1  # partners j > i (in luma order) of each row
+    total = int(counts.sum())
+    if total == 0:
+        return np.arange(n)
+    i = np.repeat(np.arange(n), counts)
+    j = i + 1 + np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+    a, b = order[i], order[j]
+    close = ((p[a] - p[b]) ** 2).sum(1) <= tol_rms**2 * rows.shape[1]
+    if not close.any():
+        return np.arange(n)
+    graph = csr_matrix((np.ones(int(close.sum()), np.int8), (a[close], b[close])), shape=(n, n))
     return connected_components(graph, directed=False)[1]
 
 
@@ -733,29 +730,27 @@ def _fit_tiles(native: np.ndarray, noise: float, cfg: GridConfig, size: int | No
     code = _packed(native)
     tol = PIXEL_TOL * noise
     sizes = [size] if size else _size_candidates(native, cfg)
-    fits, phases = [], {}
+    fits: dict[int, _Fit] = {}
     for t in sizes:
         if min(native.shape[:2]) < 2 * t:
             continue
-        if 2 * t in phases:  # a half of a candidate: its phase, modulo the half
-            oy, ox = (v % t for v in phases[2 * t])
+        if 2 * t in fits:  # a half of a candidate: its phase, modulo the half
+            oy, ox = fits[2 * t].oy % t, fits[2 * t].ox % t
         else:
             oy, ox, _ = _phase(native, planes, code, tol, t)
-        # The phase map can be fooled by one-pixel tile borders that match the background (NES
-        # blocks): the frame-aligned phases compete on description length too (frames are
-        # usually captured whole, the tile grid starting at the corner).
-        tried = [
-            f
-            for o in dict.fromkeys([(oy, ox), (0, 0), (oy, 0), (0, ox)])
-            if (f := _fit_at(native, code, noise, t, *o)) is not None
-        ]
-        if tried:
-            fit = min(tried, key=lambda f: f.cost)
-            phases[t] = (fit.oy, fit.ox)
-            fits.append(fit)
+        if (fit := _fit_at(native, code, noise, t, oy, ox)) is not None:
+            fits[t] = fit
+    # The phase map can be fooled by one-pixel tile borders that match the background (NES
+    # blocks): for the ALIGNED_SIZES best sizes the frame-aligned phases compete on description
+    # length too (frames are usually captured whole, the tile grid starting at the corner).
+    for t in sorted(fits, key=lambda t: fits[t].cost)[:ALIGNED_SIZES]:
+        oy, ox = fits[t].oy, fits[t].ox
+        for o in [o for o in dict.fromkeys([(0, 0), (oy, 0), (0, ox)]) if o != (oy, ox)]:
+            if (f := _fit_at(native, code, noise, t, *o)) is not None and f.cost < fits[t].cost:
+                fits[t] = f
     if not fits:
         return None
-    best = min(fits, key=lambda f: f.cost)
+    best = min(fits.values(), key=lambda f: f.cost)
     return best if size else _coarsen(native, code, noise, best, cfg.max_tile)
 
 
@@ -863,29 +858,26 @@ def detect(
     (grid, lossy), others = readings[0], readings[1:-1][: MAX_READINGS - 2]
     if lossy:  # a lossless upscale's 1x reading only adds its cells' pattern (a gradient's steps)
         others += readings[-1:]
-    out = _with_tiles(rgb, grid, cfg, size, want, palette)
+    out = _with_tiles(rgb, (grid, lossy), cfg, size, want, palette)
     if not (want and prior is None and cfg.scale == "auto" and others):
         return out
     if out.tile is None:
-        tried = [_with_tiles(rgb, g, cfg, size, want, palette) for g, _ in others]
+        tried = [_with_tiles(rgb, r, cfg, size, want, palette) for r in others]
         claimed = [g for g in tried if g.tile is not None]
         return max(claimed, key=lambda g: g.confidence) if claimed else out
     if lossy and grid.scale == 2.0:
-        native = _with_tiles(rgb, readings[-1][0], cfg, size, want, palette)
+        native = _with_tiles(rgb, readings[-1], cfg, size, want, palette)
         if native.tile is not None and native.tile == 2 * out.tile:
             return native
     return out
 
 
-def _with_tiles(rgb, grid: FrameGrid, cfg: GridConfig, size: int | None, want: bool, palette: bool):
-    """``grid`` with its noise level and (when ``want``) its tile layer. The native image is
-    exact when the resampling is lossless (none, or nearest by an integer) and the frame's
-    colours form a palette."""
+def _with_tiles(rgb, reading: tuple[FrameGrid, bool], cfg: GridConfig, size, want, palette):
+    """A scale reading ``(grid, lossy fit)`` with its noise level (:func:`noise_level`) and,
+    when ``want``, its tile layer."""
+    grid, lossy = reading
     native = to_native(rgb, grid)
-    lossless = grid.kernel == "none" or (
-        grid.kernel == "nearest" and float(grid.scale).is_integer()
-    )
-    grid = _replace(grid, noise=estimate_noise(native, lossless and palette))
+    grid = _replace(grid, noise=noise_level(grid.kernel, palette, lossy))
     return _tile_grid(native, grid, cfg, size, forced=size is not None) if want else grid
 
 

@@ -55,6 +55,7 @@ RESIDUAL_SPREAD = 2.0
 # Craftax-Classic, MiniGrid, Tetris val frames, synthetic maps); a JPEG 85 of a 9 x 11 tile map
 # that is mostly one tile: 0.0064.
 PALETTE_RARE_SHARE = 0.004
+
 # RGB -> (luma, chroma / 2, chroma / 2) for exact-palette frames; luma only for lossy ones: JPEG
 # stores chroma at half resolution (4:2:0), which makes 1x frames look like 2x chroma upscales.
 _LUMA_CHROMA = np.array(
@@ -365,7 +366,10 @@ def fit_forced(
 def exact_palette(rgb: np.ndarray) -> bool:
     """Whether the frame's colours form a palette: at most ``PALETTE_RARE_SHARE`` of the pixels
     have a colour seen at most twice (JPEG leaves a tail of one-off colours). Colours are hashed
-    into 2**18 buckets (a collision only makes a rare colour look common)."""
+    into 2**18 buckets (a collision only makes a rare colour look common). (A JPEG of a frame of
+    few flat colours, e.g. a MiniGrid floor, can pass: its near copies of each colour are
+    frequent; clean pixel art has such near colours too, Crafter's shading, so they tell
+    nothing.)"""
     h, w = rgb.shape[:2]
     y0, x0 = max(0, (h - 256) // 2), max(0, (w - 256) // 2)
     x = rgb[y0 : y0 + 256, x0 : x0 + 256].astype(np.uint32)  # a centre crop is enough
