@@ -9,7 +9,8 @@ any offset, under HUD bands, with sprites off the grid. :func:`detect` recovers 
    model shifted by half a cell. Photos, noise and gradients fit no factor: scale 1.0.
 2. **Native image** (:func:`to_native`): each native cell snapped to its dominant colour (median of
    the cell's pixels for nearest upscales, least-squares deconvolution for bilinear ones) and the
-   frame's **noise** level (0 for exact frames, estimated for lossy ones), which sets every
+   frame's **noise** level (0 for exact frames, else from what the scale fit knows: see
+   :func:`noise_level`), which sets every
    matching tolerance below.
 3. **Tile size and phase**, at native resolution: candidate sizes from the autocorrelation of the
    Laplacian (repeats at a shift), the phase of each from where "same tile as the next one" maps
@@ -30,7 +31,8 @@ any offset, under HUD bands, with sprites off the grid. :func:`detect` recovers 
    ``GridConfig.min_confidence`` no grid is claimed (``tile`` None; ``candidate`` keeps the size
    for :func:`vote`).
 6. **The tile layer checks the scale layer**: when the preferred upscale gives no grid, the
-   other accepted factors and 1x are fitted too, and the most confident grid wins.
+   other accepted factors (and 1x, after a lossy fit) are fitted too, and the most confident
+   grid wins.
 
 :func:`vote` fixes the scale and tile size shared by the frames of one folder; :func:`refit` then
 fits each frame's own phase (scrolling) under that prior. :func:`tile_keys` gives every whole tile
@@ -443,7 +445,8 @@ def _tile_ids(
     if noise == 0:
         key = codes[:, 0].astype(np.int64)
         uniform = (codes == codes[:, :1]).all(1)
-        smooth = ~uniform & (_max_step(planar, tile) <= SMOOTH_EXACT)
+        smooth = ~uniform
+        smooth[smooth] = _max_step(planar[smooth], tile) <= SMOOTH_EXACT
         mean = np.rint(planar[smooth].mean(2) / (2 * SMOOTH_EXACT)).astype(np.int64)
         key[smooth] = -1 - ((mean[:, 0] << 16) | (mean[:, 1] << 8) | mean[:, 2])
         uniform |= smooth  # flat: keyed by their colour, smooth ones by their mean colour
@@ -451,7 +454,8 @@ def _tile_ids(
     else:
         tol_px = PIXEL_TOL * noise
         spread = planar.max(2).astype(np.int16) - planar.min(2)
-        uniform = (spread <= tol_px).all(1) | (_max_step(planar, tile) <= _smooth_step(noise))
+        uniform = (spread <= tol_px).all(1)
+        uniform[~uniform] = _max_step(planar[~uniform], tile) <= _smooth_step(noise)
         colour = np.rint(planar[uniform].mean(2) / (2 * tol_px)).astype(np.int64)
     k = 0
     if uniform.any():
@@ -838,11 +842,11 @@ def detect(
 
     ``prior`` (e.g. from :func:`vote`) fixes the scale, kernel and tile size; the phases of both
     layers are still fitted to this frame. With ``scale="auto"`` the tile layer checks the scale
-    layer: when the preferred (largest) accepted upscale leads to no tile grid, the other
-    readings (smaller accepted factors, then 1x when the first one is lossy; at most
-    ``MAX_READINGS``) are fitted too and the most confident grid wins. Big uniform areas under JPEG pass large factors, and a floor of
-    lines every 32 px upscaled 3x is also an exact 32/9 upscale; a grid at 1x is still a right
-    grid in input pixels when the upscale was real. A lossy 2x is read at 1x too when 1x gives
+    layer: when the preferred accepted upscale (simplest fraction, then largest:
+    :func:`wnet_seg.grid_scale.ranked`) leads to no tile grid, the other readings (the other
+    accepted factors, then 1x when the first one is lossy; at most ``MAX_READINGS``) are fitted
+    too and the most confident grid wins. Big uniform areas under JPEG pass large factors; a
+    grid at 1x is still a right grid in input pixels when the upscale was real. A lossy 2x is read at 1x too when 1x gives
     the same grid: JPEG's quantisation removes most of a 1x frame's period-2 detail, which makes
     it fit a 2x upscale. Returns a :class:`FrameGrid`.
     """
