@@ -201,3 +201,78 @@ def test_pooling_works_at_native_resolution_of_upscaled_frames():
     native = seg.segment(frame).output
     assert seg.signature_ids.table  # pooling did happen
     np.testing.assert_array_equal(seg.segment(big).output, native.repeat(3, 0).repeat(3, 1))
+
+
+def _counting_network(calls: list[int], distinct: bool = False):
+    """A stand-in network that counts the tiles it is shown and labels each one class 0, or
+    (``distinct``) the next class of 4: a tile segmented twice would get a second id."""
+
+    def segment(mosaics: np.ndarray) -> np.ndarray:
+        first = sum(calls)
+        calls.append(len(mosaics))
+        if not distinct:
+            return np.zeros(mosaics.shape[:3], np.int64)
+        cls = (first + np.arange(len(mosaics))) % 4
+        return np.broadcast_to(cls[:, None, None], mosaics.shape[:3]).copy()
+
+    return segment
+
+
+def _row_of_tiles(tiles: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(tiles, axis=1)
+
+
+def test_colour_set_splits_tiles_the_network_merges():
+    """Tiles of one W-Net signature differ when a minority colour covers >= colour_share of one
+    of them (a grey wall and a grey door with a dark frame); below the share they stay one."""
+    from wnet_seg.grid import FrameGrid
+    from wnet_seg.postprocess.tiles import pool_out_of_context
+
+    wall = np.full((16, 16, 3), 100, np.uint8)
+    door = wall.copy()
+    door[2:14, 2] = door[2:14, 13] = door[2, 2:14] = door[13, 2:14] = 0  # 44 px = 17 %
+    speck = wall.copy()
+    speck[5, 5:8] = 0  # 3 px = 1 %
+    frame = _row_of_tiles([wall, door, speck, wall])
+    grid = FrameGrid(input_hw=frame.shape[:2], native_hw=frame.shape[:2], tile=16, confidence=1)
+    labels = np.zeros(frame.shape[:2], np.int64)
+    config = TileConfig(colour_share=0.05)
+    out = pool_out_of_context(labels, frame, grid, config, SignatureIds(4), _counting_network([]))
+    ids = out[0, ::16]
+    assert ids[0] == ids[3] == ids[2] and ids[1] != ids[0]
+    # Dominant colour only (colour_share=1): the door is the wall.
+    out = pool_out_of_context(
+        labels, frame, grid, TileConfig(colour_share=1.0), SignatureIds(4), _counting_network([])
+    )
+    assert len(set(out[0, ::16])) == 1
+
+
+def test_tiles_seen_in_an_earlier_frame_keep_their_id_and_skip_the_network():
+    """The run's tile memory: a noisy copy of a tile in a later frame matches the first copy
+    within the frame's noise (same id across frames, so dataset-level ids agree) and is not
+    segmented again; a new tile is."""
+    from wnet_seg.grid import FrameGrid
+    from wnet_seg.postprocess.tiles import pool_out_of_context
+
+    rng = np.random.default_rng(0)
+    a, b, c = (rng.integers(40, 200, (16, 16, 3)).astype(np.uint8) for _ in range(3))
+    ids, calls = SignatureIds(4), []
+    net = _counting_network(calls, distinct=True)
+    config = TileConfig(colour_share=0.05, colour_split=256)  # one colour bin: ids by class only
+
+    def pool(tiles, noise):
+        frame = _row_of_tiles(tiles)
+        grid = FrameGrid(
+            input_hw=frame.shape[:2], native_hw=frame.shape[:2], tile=16, confidence=1, noise=noise
+        )
+        labels = np.zeros(frame.shape[:2], np.int64)
+        return pool_out_of_context(labels, frame, grid, config, ids, net)[0, ::16]
+
+    first = pool([a, b, a], 0.0)
+    assert calls == [2]
+    jitter = rng.integers(-3, 4, a.shape)
+    noisy_a = np.clip(a.astype(int) + jitter, 0, 255).astype(np.uint8)
+    second = pool([noisy_a, c, b], 6.0)
+    assert calls == [2, 1]  # only c was new
+    assert second[0] == first[0] and second[2] == first[1]
+    assert len({*first, *second}) == 3 and len(ids.memory_ids) == 3

@@ -80,7 +80,7 @@ class SegmentOptions:
 
 
 GRID_PARAMS = ("min_tile", "max_tile", "min_confidence", "bands")
-TILE_PARAMS = ("min_share", "reps", "colour_split")
+TILE_PARAMS = ("min_share", "reps", "colour_split", "colour_share")
 
 
 def segment_options(
@@ -389,7 +389,7 @@ class Segmenter:
             "tile_signatures": {str(i): list(sig) for sig, i in ids.table.items()},
             "tiles_given_dominant_class_after_ids_ran_out": ids.overflowed,
             "note": "ids < num_classes are W-Net classes; larger ids are tiles mixing the listed "
-            f"classes; entries >= {BUCKET_BASE} are dominant-colour bins (colour_split)",
+            f"classes; entries >= {BUCKET_BASE} are colour bins (colour_split, colour_share)",
         }
 
 

@@ -346,7 +346,7 @@ def _extend_legend(
             legend["given_dominant_class"].append({"signature": list(sig), "class": int(cls)})
     legend["note"] = (
         "ids < num_classes are W-Net classes; larger ids are tiles mixing the listed classes; "
-        f"entries >= {BUCKET_BASE} are dominant-colour bins (tiles_params.colour_split); "
+        f"entries >= {BUCKET_BASE} are colour bins (tiles_params.colour_split, colour_share); "
         "given_dominant_class: mixtures past the 8-bit ids, labelled with their dominant class"
     )
     return legend

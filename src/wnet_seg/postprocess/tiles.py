@@ -4,7 +4,9 @@ Most pixel-art games draw their world on a grid of tiles (8 or 16 art pixels): a
 stone tile, a cow drawn over grass. A tile's *texture* is then the set of colours it is made of,
 and the W-Net's per-pixel classes act as textons: a plain grass tile is "grass class only", a tree
 tile "dark-green + brown", a cow tile "grass + cow-brown + white". Pooling gives every tile the
-label of its **signature**: the classes covering at least ``min_share`` of its pixels.
+label of its **signature**: the classes covering at least ``min_share`` of its pixels, plus the
+colour bins covering at least ``colour_share`` of them (:class:`TileConfig`; the K textons are
+fewer than the materials of many games, and a minority colour is often what sets two apart).
 
 The W-Net sees context, so the same tile can get different classes next to a tree and in open
 grass (thin "halo" classes along texture boundaries). :class:`~wnet_seg.inference.Segmenter`
@@ -12,7 +14,10 @@ therefore labels each *distinct* tile of a frame **out of context**: the network
 periodic mosaic of that tile alone (``reps x reps`` copies, the centre copy is read), so identical
 tiles always get the same signature. Tiles are "identical" within the frame's own noise level
 (:func:`wnet_seg.grid.tile_keys`): exact on exact frames, tolerant on JPEG or resampled ones, so
-pooling survives screenshots as found in the wild. Partial tiles at the frame's border keep their
+pooling survives screenshots as found in the wild. The run remembers every tile it labelled
+(:attr:`SignatureIds.memory`): a copy of it in a later frame, within that frame's noise, gets the
+same id without being segmented again, so ids agree across the frames of a lossy folder and the
+network only sees tiles that are new. Partial tiles at the frame's border keep their
 in-context classes (:func:`pool_tiles`); HUD bands the detector left out of the grid keep their
 per-pixel classes.
 
@@ -31,7 +36,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from wnet_seg.grid import FrameGrid, tile_keys
+from wnet_seg.grid import TILE_TOL, FrameGrid, tile_keys
+from wnet_seg.tile_identity import IdentityState
 
 MAX_ID = 255  # masks are 8-bit PNGs; see SignatureIds.assign
 
@@ -44,16 +50,23 @@ class TileConfig:
         min_share: a class is part of a tile's signature when it covers at least this share of the
             tile's pixels.
         reps: the out-of-context mosaic of a tile has ``reps x reps`` copies (odd, >= 1).
-        colour_split: tiles with one signature but different dominant colours (bins of this many
+        colour_split: tiles with one W-Net signature but different colours (bins of this many
             levels per channel) get different ids; 0 turns it off. The W-Net's K textons can put
             two materials of one colour family in one class; their tiles' colours tell them apart.
-            Chosen on the validation splits of the five benchmark games (clean and JPEG 85, the
-            shipped checkpoint): mean per-image mIoU 0.811 (off), 0.836 (32), 0.834 (64).
+        colour_share: the colour bins of a tile's signature are those covering at least this
+            share of its pixels (the most common one always; 1.0: the most common only). A grey
+            door is a grey wall with a dark frame (MiniGrid), a mossy wall a wall with green
+            spots (Craftax): the minority colour is what tells them apart.
+
+    Both chosen on the validation splits of the five benchmark games (clean, JPEG 85, bilinear
+    1.5 + JPEG 85, the shipped checkpoint; docs/experiments.md): colour_split 32 over 0 / 64,
+    colour_share 0.05 over 1.0 / 0.2 / 0.1 / 0.02.
     """
 
     min_share: float = 0.1
     reps: int = 3
     colour_split: int = 32
+    colour_share: float = 0.05
 
     def __post_init__(self) -> None:
         if int(self.reps) != self.reps or self.reps < 1 or self.reps % 2 == 0:
@@ -62,17 +75,22 @@ class TileConfig:
             raise ValueError(f"tiles min_share must be in (0, 0.5], got {self.min_share}")
         if not 0 <= self.colour_split <= 256:
             raise ValueError(f"tiles colour_split must be in [0, 256], got {self.colour_split}")
+        if not 0.0 < self.colour_share <= 1.0:
+            raise ValueError(f"tiles colour_share must be in (0, 1], got {self.colour_share}")
 
 
 # Signature entries >= BUCKET_BASE are colour bins (TileConfig.colour_split), not W-Net classes.
 BUCKET_BASE = 1000
 
 
-def colour_bin(tile: np.ndarray, size: int) -> int:
-    """``BUCKET_BASE`` + the bin of the tile's most common colour (``size`` levels per channel)."""
+def colour_bins(tile: np.ndarray, size: int, share: float) -> tuple[int, ...]:
+    """``BUCKET_BASE`` + the bins (``size`` levels per channel) of the tile's colours that cover
+    at least ``share`` of its pixels; the most common colour's bin always."""
     q = (np.asarray(tile).reshape(-1, 3).astype(np.int64) // size) * [1 << 16, 1 << 8, 1]
     values, counts = np.unique(q.sum(1), return_counts=True)
-    return BUCKET_BASE + int(values[counts.argmax()])
+    keep = counts >= share * counts.sum()
+    keep[counts.argmax()] = True
+    return tuple(BUCKET_BASE + int(v) for v in values[keep])
 
 
 @dataclass(frozen=True)
@@ -98,6 +116,9 @@ class SignatureIds:
     # gives every such signature a new id (a process-local table made global later, canonically).
     owned: set[int] = field(default_factory=set, repr=False)
     own_classes: bool = True
+    # Tile prototypes of the run (tolerant, per tile size) and the id each was given.
+    memory: IdentityState = field(default_factory=IdentityState, repr=False)
+    memory_ids: dict[int, int] = field(default_factory=dict, repr=False)
 
     def dominant(self, signature: tuple[int, ...]) -> int:
         """The class that dominated most tiles of ``signature`` (its first class if unseen)."""
@@ -148,6 +169,18 @@ def signature(labels: np.ndarray, num_classes: int, min_share: float) -> tuple[i
     counts = np.bincount(np.asarray(labels).ravel(), minlength=num_classes)
     members = np.flatnonzero(counts >= max(min_share * counts.sum(), 1))
     return tuple(int(c) for c in members) or (int(counts.argmax()),)
+
+
+def tile_signature(
+    labels: np.ndarray, tile: np.ndarray, num_classes: int, config: TileConfig
+) -> tuple[tuple[int, ...], int]:
+    """Signature of one tile (its W-Net ``labels`` out of context, its RGB pixels) and its
+    dominant class."""
+    dominant = int(np.bincount(labels.ravel(), minlength=num_classes).argmax())
+    sig = signature(labels, num_classes, config.min_share)
+    if config.colour_split:
+        sig = (*sig, *colour_bins(tile, config.colour_split, config.colour_share))
+    return sig, dominant
 
 
 def pool_tiles(
@@ -225,29 +258,25 @@ def pool_out_of_context(
     ny, nx = keys.shape
     if len(reps) == 0:
         return out
+
+    def tile(r: int) -> np.ndarray:
+        i, j = divmod(int(r), nx)
+        return native[y0 + i * t : y0 + (i + 1) * t, x0 + j * t : x0 + (j + 1) * t]
+
+    # Tiles seen in an earlier frame of the run (within this frame's noise) keep their id.
+    rows = np.stack([tile(r).reshape(-1) for r in reps])
+    protos = ids.memory.tolerant_ids(rows, t, TILE_TOL * grid.noise)
+    new = [k for k in dict.fromkeys(protos.tolist()) if k not in ids.memory_ids]
+    first = {p: int(reps[i]) for i, p in reversed(list(enumerate(protos.tolist())))}
     c = config.reps // 2
-    tile_ids = np.empty(len(reps), dtype=np.int64)
-    for start in range(0, len(reps), batch):
-        mosaics = []
-        for r in reps[start : start + batch]:
-            i, j = divmod(int(r), nx)
-            mosaics.append(
-                mosaic(
-                    native[y0 + i * t : y0 + (i + 1) * t, x0 + j * t : x0 + (j + 1) * t],
-                    config.reps,
-                )
-            )
-        centre = np.asarray(segment_frames(np.stack(mosaics)))[
-            :, c * t : (c + 1) * t, c * t : (c + 1) * t
-        ]
-        for j, lab in enumerate(centre):
-            dominant = int(np.bincount(lab.ravel(), minlength=ids.num_classes).argmax())
-            sig = signature(lab, ids.num_classes, config.min_share)
-            if config.colour_split:
-                i, k = divmod(int(reps[start + j]), nx)
-                tile = native[y0 + i * t : y0 + (i + 1) * t, x0 + k * t : x0 + (k + 1) * t]
-                sig = (*sig, colour_bin(tile, config.colour_split))
-            tile_ids[start + j] = ids.assign(sig, dominant)
+    for start in range(0, len(new), batch):
+        chunk = new[start : start + batch]
+        mosaics = np.stack([mosaic(tile(first[p]), config.reps) for p in chunk])
+        centre = np.asarray(segment_frames(mosaics))[:, c * t : (c + 1) * t, c * t : (c + 1) * t]
+        for p, lab in zip(chunk, centre, strict=True):
+            sig, dominant = tile_signature(lab, tile(first[p]), ids.num_classes, config)
+            ids.memory_ids[p] = ids.assign(sig, dominant)
+    tile_ids = np.array([ids.memory_ids[p] for p in protos.tolist()], np.int64)
     block = tile_ids[keys]
     out[y0 : y0 + ny * t, x0 : x0 + nx * t] = np.repeat(np.repeat(block, t, 0), t, 1)
     return out
