@@ -236,13 +236,18 @@ def test_colour_set_splits_tiles_the_network_merges():
     frame = _row_of_tiles([wall, door, speck, wall])
     grid = FrameGrid(input_hw=frame.shape[:2], native_hw=frame.shape[:2], tile=16, confidence=1)
     labels = np.zeros(frame.shape[:2], np.int64)
-    config = TileConfig(colour_share=0.05)
+    config = TileConfig(colour_share=0.05, background_share=0)  # whole tiles (no sprites)
     out = pool_out_of_context(labels, frame, grid, config, SignatureIds(4), _counting_network([]))
     ids = out[0, ::16]
     assert ids[0] == ids[3] == ids[2] and ids[1] != ids[0]
     # Dominant colour only (colour_share=1): the door is the wall.
     out = pool_out_of_context(
-        labels, frame, grid, TileConfig(colour_share=1.0), SignatureIds(4), _counting_network([])
+        labels,
+        frame,
+        grid,
+        TileConfig(colour_share=1.0, background_share=0),
+        SignatureIds(4),
+        _counting_network([]),
     )
     assert len(set(out[0, ::16])) == 1
 
@@ -275,4 +280,43 @@ def test_tiles_seen_in_an_earlier_frame_keep_their_id_and_skip_the_network():
     second = pool([noisy_a, c, b], 6.0)
     assert calls == [2, 1]  # only c was new
     assert second[0] == first[0] and second[2] == first[1]
-    assert len({*first, *second}) == 3 and len(ids.memory_ids) == 3
+    assert len({*first, *second}) == 3 and len(ids.memory_maps) == 3
+
+
+def test_sprites_are_split_from_the_tile_they_stand_on():
+    """A tile that agrees with a more frequent tile on most of its pixels is a sprite drawn on
+    it: the agreeing pixels take the background's id, the sprite's pixels one id of their own,
+    the same on two backgrounds (a cow on grass and on sand)."""
+    from wnet_seg.grid import FrameGrid
+    from wnet_seg.postprocess.tiles import pool_out_of_context
+
+    rng = np.random.default_rng(1)
+    grass = rng.integers(60, 120, (16, 16, 3)).astype(np.uint8)
+    sand = rng.integers(160, 220, (16, 16, 3)).astype(np.uint8)
+    body = np.zeros((16, 16), bool)
+    body[4:12, 3:13] = True  # 80 px = 31 %
+    cow_grass, cow_sand = grass.copy(), sand.copy()
+    cow_grass[body] = cow_sand[body] = (250, 250, 250)
+    frame = np.concatenate(
+        [
+            _row_of_tiles([grass, grass, cow_grass, grass]),
+            _row_of_tiles([sand, sand, cow_sand, sand]),
+        ]
+    )
+    grid = FrameGrid(input_hw=frame.shape[:2], native_hw=frame.shape[:2], tile=16, confidence=1)
+    labels = np.zeros(frame.shape[:2], np.int64)
+    out = pool_out_of_context(
+        labels, frame, grid, TileConfig(), SignatureIds(4), _counting_network([])
+    )
+    tiles = out.reshape(2, 16, 4, 16).transpose(0, 2, 1, 3)  # (row, col, 16, 16)
+    grass_id, sand_id = tiles[0, 0, 0, 0], tiles[1, 0, 0, 0]
+    assert grass_id != sand_id
+    cow = tiles[0, 2][body]
+    assert len(set(cow)) == 1 and cow[0] not in (grass_id, sand_id)
+    assert (tiles[0, 2][~body] == grass_id).all() and (tiles[1, 2][~body] == sand_id).all()
+    assert (tiles[1, 2][body] == cow[0]).all()  # one id for the cow on both backgrounds
+    # Off: the cow's tile is one id, its grass included.
+    out = pool_out_of_context(
+        labels, frame, grid, TileConfig(background_share=0), SignatureIds(4), _counting_network([])
+    )
+    assert len(set(out[:16, 32:48].ravel())) == 1

@@ -80,7 +80,7 @@ class SegmentOptions:
 
 
 GRID_PARAMS = ("min_tile", "max_tile", "min_confidence", "bands")
-TILE_PARAMS = ("min_share", "reps", "colour_split", "colour_share")
+TILE_PARAMS = ("min_share", "reps", "colour_split", "colour_share", "background_share")
 
 
 def segment_options(

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from wnet_seg.grid import TILE_TOL, FrameGrid, tile_keys
+from wnet_seg.grid import PIXEL_TOL, TILE_TOL, FrameGrid, tile_keys
 from wnet_seg.tile_identity import IdentityState
 
 MAX_ID = 255  # masks are 8-bit PNGs; see SignatureIds.assign
@@ -58,7 +58,13 @@ class TileConfig:
             door is a grey wall with a dark frame (MiniGrid), a mossy wall a wall with green
             spots (Craftax): the minority colour is what tells them apart.
 
-    Both chosen on the validation splits of the five benchmark games (clean, JPEG 85, bilinear
+        background_share: a tile whose pixels agree (within the frame's pixel tolerance) with a
+            tile seen more often on at least this share of them, but not all, is a sprite drawn
+            on that tile (a cow on grass): the agreeing pixels take the background's labels, the
+            others the sprite's signature (W-Net classes and colours of those pixels only, so a
+            cow is one id on grass and on sand). 0 turns it off.
+
+    All chosen on the validation splits of the five benchmark games (clean, JPEG 85, bilinear
     1.5 + JPEG 85, the shipped checkpoint; docs/experiments.md): colour_split 32 over 0 / 64,
     colour_share 0.05 over 1.0 / 0.2 / 0.1 / 0.02.
     """
@@ -67,6 +73,7 @@ class TileConfig:
     reps: int = 3
     colour_split: int = 32
     colour_share: float = 0.05
+    background_share: float = 0.5
 
     def __post_init__(self) -> None:
         if int(self.reps) != self.reps or self.reps < 1 or self.reps % 2 == 0:
@@ -75,6 +82,10 @@ class TileConfig:
             raise ValueError(f"tiles min_share must be in (0, 0.5], got {self.min_share}")
         if not 0 <= self.colour_split <= 256:
             raise ValueError(f"tiles colour_split must be in [0, 256], got {self.colour_split}")
+        if not 0.0 <= self.background_share <= 1.0:
+            raise ValueError(
+                f"tiles background_share must be in [0, 1], got {self.background_share}"
+            )
         if not 0.0 < self.colour_share <= 1.0:
             raise ValueError(f"tiles colour_share must be in (0, 1], got {self.colour_share}")
 
@@ -118,7 +129,9 @@ class SignatureIds:
     own_classes: bool = True
     # Tile prototypes of the run (tolerant, per tile size) and the id each was given.
     memory: IdentityState = field(default_factory=IdentityState, repr=False)
-    memory_ids: dict[int, int] = field(default_factory=dict, repr=False)
+    memory_maps: dict[int, np.ndarray] = field(default_factory=dict, repr=False)  # (t, t) ids
+    memory_tiles: dict[int, np.ndarray] = field(default_factory=dict, repr=False)  # first copy
+    memory_counts: dict[int, int] = field(default_factory=dict, repr=False)  # copies seen
 
     def dominant(self, signature: tuple[int, ...]) -> int:
         """The class that dominated most tiles of ``signature`` (its first class if unseen)."""
@@ -174,8 +187,9 @@ def signature(labels: np.ndarray, num_classes: int, min_share: float) -> tuple[i
 def tile_signature(
     labels: np.ndarray, tile: np.ndarray, num_classes: int, config: TileConfig
 ) -> tuple[tuple[int, ...], int]:
-    """Signature of one tile (its W-Net ``labels`` out of context, its RGB pixels) and its
-    dominant class."""
+    """Signature of one tile's pixels (their W-Net ``labels`` out of context, their RGB values;
+    any shape) and its dominant class."""
+    labels, tile = np.asarray(labels).ravel(), np.asarray(tile).reshape(-1, 3)
     dominant = int(np.bincount(labels.ravel(), minlength=num_classes).argmax())
     sig = signature(labels, num_classes, config.min_share)
     if config.colour_split:
@@ -263,20 +277,90 @@ def pool_out_of_context(
         i, j = divmod(int(r), nx)
         return native[y0 + i * t : y0 + (i + 1) * t, x0 + j * t : x0 + (j + 1) * t]
 
-    # Tiles seen in an earlier frame of the run (within this frame's noise) keep their id.
+    # Tiles seen in an earlier frame of the run (within this frame's noise) keep their labels.
     rows = np.stack([tile(r).reshape(-1) for r in reps])
-    protos = ids.memory.tolerant_ids(rows, t, TILE_TOL * grid.noise)
-    new = [k for k in dict.fromkeys(protos.tolist()) if k not in ids.memory_ids]
-    first = {p: int(reps[i]) for i, p in reversed(list(enumerate(protos.tolist())))}
+    protos = ids.memory.tolerant_ids(rows, t, TILE_TOL * grid.noise).tolist()
+    per_key = np.bincount(keys.ravel(), minlength=len(reps))
+    for p, n in zip(protos, per_key.tolist(), strict=True):
+        ids.memory_counts[p] = ids.memory_counts.get(p, 0) + n
+    first = {p: int(reps[i]) for i, p in reversed(list(enumerate(protos)))}
+    new = [p for p in dict.fromkeys(protos) if p not in ids.memory_maps]
+    new.sort(key=lambda p: -ids.memory_counts[p])  # backgrounds before their sprites
     c = config.reps // 2
+    centres: dict[int, np.ndarray] = {}
     for start in range(0, len(new), batch):
         chunk = new[start : start + batch]
         mosaics = np.stack([mosaic(tile(first[p]), config.reps) for p in chunk])
-        centre = np.asarray(segment_frames(mosaics))[:, c * t : (c + 1) * t, c * t : (c + 1) * t]
-        for p, lab in zip(chunk, centre, strict=True):
-            sig, dominant = tile_signature(lab, tile(first[p]), ids.num_classes, config)
-            ids.memory_ids[p] = ids.assign(sig, dominant)
-    tile_ids = np.array([ids.memory_ids[p] for p in protos.tolist()], np.int64)
-    block = tile_ids[keys]
-    out[y0 : y0 + ny * t, x0 : x0 + nx * t] = np.repeat(np.repeat(block, t, 0), t, 1)
+        got = np.asarray(segment_frames(mosaics))[:, c * t : (c + 1) * t, c * t : (c + 1) * t]
+        centres.update(zip(chunk, got, strict=True))
+    for p in new:
+        pixels = tile(first[p])
+        ids.memory_tiles[p] = pixels
+        ids.memory_maps[p] = _tile_map(p, pixels, centres[p], grid, config, ids)
+    maps = np.stack([ids.memory_maps[p] for p in protos])  # (K, t, t)
+    block = maps[keys].transpose(0, 2, 1, 3).reshape(ny * t, nx * t)
+    out[y0 : y0 + ny * t, x0 : x0 + nx * t] = block
+    return out
+
+
+# Sprite pixels: agreement with the background within SPRITE_TOL * noise per channel (exact on
+# exact frames; tighter than PIXEL_TOL so that unrelated JPEG'd tiles of one colour family do not
+# agree), at least NOVEL_SHARE of the differing pixels of colours the background lacks.
+SPRITE_TOL = 2.0
+NOVEL_SHARE = 0.5
+EDGE_SHARE = 0.75  # ... and the background visible on at least this share of the tile's edge
+
+
+def _background(
+    p: int, pixels: np.ndarray, grid: FrameGrid, config: TileConfig, ids: SignatureIds
+) -> tuple[int, np.ndarray] | None:
+    """The tile seen more often than ``p`` whose pixels agree with most of ``pixels`` (at least
+    ``background_share`` of them, not all), and the agreeing pixels ``(t, t)``; or ``None``."""
+    if config.background_share <= 0:
+        return None
+    n = ids.memory_counts[p]
+    cands = [
+        q for q, c in ids.memory_counts.items()
+        if c > n and q in ids.memory_maps and ids.memory_tiles[q].shape == pixels.shape
+    ]  # fmt: skip
+    if not cands:
+        return None
+    diff = np.abs(np.stack([ids.memory_tiles[q] for q in cands]).astype(np.int16) - pixels)
+    agree = (diff <= SPRITE_TOL * grid.noise).all(-1)  # (Q, t, t)
+    share = agree.reshape(len(cands), -1).mean(1)
+    best = int(share.argmax())
+    if share[best] < config.background_share or share[best] == 1.0:
+        return None
+    # A sprite stands inside its cell: the background shows along the tile's edge (a key on the
+    # floor), where an object that fills its cell (a door's frame) covers the edge.
+    edge = agree[best][[0, -1], :].ravel().tolist() + agree[best][1:-1, [0, -1]].ravel().tolist()
+    if np.mean(edge) < EDGE_SHARE:
+        return None
+    # A sprite brings colours of its own (a cow on grass); a variant of a tile recolours or
+    # rearranges the tile's own colours (a hollow Tetris block and a solid one).
+    ground = np.unique(ids.memory_tiles[cands[best]].reshape(-1, 3), axis=0).astype(np.int16)
+    differ = np.unique(pixels[~agree[best]].reshape(-1, 3), axis=0, return_counts=True)
+    near = np.abs(differ[0][:, None, :].astype(np.int16) - ground[None]) <= PIXEL_TOL * grid.noise
+    novel = ~near.all(-1).any(1)
+    if differ[1][novel].sum() < NOVEL_SHARE * differ[1].sum():
+        return None
+    return cands[best], agree[best]
+
+
+def _tile_map(
+    p: int,
+    pixels: np.ndarray,
+    labels: np.ndarray,
+    grid: FrameGrid,
+    config: TileConfig,
+    ids: SignatureIds,
+) -> np.ndarray:
+    """Ids of the pixels of tile prototype ``p`` ``(t, t)``: its signature's id everywhere, or,
+    for a sprite on a background tile, the background's ids where the two agree."""
+    found = _background(p, pixels, grid, config, ids)
+    mine = np.ones(labels.shape, bool) if found is None else ~found[1]
+    sig, dominant = tile_signature(labels[mine], pixels[mine], ids.num_classes, config)
+    out = np.full(labels.shape, ids.assign(sig, dominant), np.int64)
+    if found is not None:
+        out[found[1]] = ids.memory_maps[found[0]][found[1]]
     return out
