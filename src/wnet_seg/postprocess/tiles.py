@@ -17,7 +17,10 @@ tiles always get the same signature. Tiles are "identical" within the frame's ow
 pooling survives screenshots as found in the wild. The run remembers every tile it labelled
 (:attr:`SignatureIds.memory`): a copy of it in a later frame, within that frame's noise, gets the
 same id without being segmented again, so ids agree across the frames of a lossy folder and the
-network only sees tiles that are new. Partial tiles at the frame's border keep their
+network only sees tiles that are new. A tile that is a sprite drawn on a tile seen more often (a
+cow on grass, a key on the floor: :func:`_background`) is split from it: the pixels that agree
+with the background take the background's ids, the sprite's pixels a signature of their own.
+Partial tiles at the frame's border keep their
 in-context classes (:func:`pool_tiles`); HUD bands the detector left out of the grid keep their
 per-pixel classes.
 
@@ -65,8 +68,8 @@ class TileConfig:
             cow is one id on grass and on sand). 0 turns it off.
 
     All chosen on the validation splits of the five benchmark games (clean, JPEG 85, bilinear
-    1.5 + JPEG 85, the shipped checkpoint; docs/experiments.md): colour_split 32 over 0 / 64,
-    colour_share 0.05 over 1.0 / 0.2 / 0.1 / 0.02.
+    1.5 + JPEG 85, the shipped checkpoint; docs/experiments.md): colour_split 32 over 0 / 16 /
+    64, colour_share 0.05 over 1.0 / 0.2 / 0.1 / 0.02, background_share 0.5 over 0.3 / 0.7.
     """
 
     min_share: float = 0.1
