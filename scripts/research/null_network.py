@@ -17,6 +17,7 @@ import numpy as np
 
 from wnet_seg.data.degrade import parse_degradation
 from wnet_seg.evaluate import Scorer, labelled_pairs
+from wnet_seg.hostinfo import machine_description
 from wnet_seg.inference import Segmenter, SegmentOptions
 
 
@@ -60,6 +61,7 @@ def main() -> None:
                 for m in ("ckpt/wnet+tiles", "null/wnet+tiles")
             ]
             print(f"| {game} | {cond} | {cell[0]} | {cell[1]} |", flush=True)
+    print(f"\nmIoU per image / dataset-level. Machine: {machine_description()}.")
 
 
 if __name__ == "__main__":

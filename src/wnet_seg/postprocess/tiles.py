@@ -61,7 +61,7 @@ class TileConfig:
             door is a grey wall with a dark frame (MiniGrid), a mossy wall a wall with green
             spots (Craftax): the minority colour is what tells them apart.
 
-        background_share: a tile whose pixels agree (within the frame's pixel tolerance) with a
+        background_share: a tile whose pixels agree (within ``SPRITE_TOL`` x noise) with a
             tile seen more often on at least this share of them, but not all, is a sprite drawn
             on that tile (a cow on grass): the agreeing pixels take the background's labels, the
             others the sprite's signature (W-Net classes and colours of those pixels only, so a
@@ -130,7 +130,8 @@ class SignatureIds:
     # gives every such signature a new id (a process-local table made global later, canonically).
     owned: set[int] = field(default_factory=set, repr=False)
     own_classes: bool = True
-    # Tile prototypes of the run (tolerant, per tile size) and the id each was given.
+    # The run's tile memory: prototypes matched tolerantly (per tile size), each one's (t, t)
+    # ids, first copy and number of copies seen (sprites need a more frequent background).
     memory: IdentityState = field(default_factory=IdentityState, repr=False)
     memory_maps: dict[int, np.ndarray] = field(default_factory=dict, repr=False)  # (t, t) ids
     memory_tiles: dict[int, np.ndarray] = field(default_factory=dict, repr=False)  # first copy
@@ -298,7 +299,7 @@ def pool_out_of_context(
         centres.update(zip(chunk, got, strict=True))
     for p in new:
         pixels = tile(first[p])
-        ids.memory_tiles[p] = pixels
+        ids.memory_tiles[p] = pixels.copy()  # not a view: it would keep the whole frame alive
         ids.memory_maps[p] = _tile_map(p, pixels, centres[p], grid, config, ids)
     maps = np.stack([ids.memory_maps[p] for p in protos])  # (K, t, t)
     block = maps[keys].transpose(0, 2, 1, 3).reshape(ny * t, nx * t)
@@ -336,8 +337,9 @@ def _background(
         return None
     # A sprite stands inside its cell: the background shows along the tile's edge (a key on the
     # floor), where an object that fills its cell (a door's frame) covers the edge.
-    edge = agree[best][[0, -1], :].ravel().tolist() + agree[best][1:-1, [0, -1]].ravel().tolist()
-    if np.mean(edge) < EDGE_SHARE:
+    ring = np.ones(pixels.shape[:2], bool)
+    ring[1:-1, 1:-1] = False
+    if agree[best][ring].mean() < EDGE_SHARE:
         return None
     # A sprite brings colours of its own (a cow on grass); a variant of a tile recolours or
     # rearranges the tile's own colours (a hollow Tetris block and a solid one).
