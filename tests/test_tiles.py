@@ -163,6 +163,11 @@ def test_segment_cli_writes_tile_legend_and_consistent_ids(tmp_path):
     }
     # The same tile in another place of another frame keeps its id.
     np.testing.assert_array_equal(mb, ma[:, list(range(16, 256)) + list(range(16))])
+    # The CLI runs the network only where tiles need it: the same partition as the library's
+    # whole-frame pass.
+    from wnet_seg.inference import Segmenter
+
+    assert _same_partition(Segmenter.from_checkpoint(CKPT).segment(a).output, ma)
 
 
 @pytest.mark.skipif(not CKPT.is_file(), reason="shipped checkpoint missing")
@@ -320,3 +325,47 @@ def test_sprites_are_split_from_the_tile_they_stand_on():
         labels, frame, grid, TileConfig(background_share=0), SignatureIds(4), _counting_network([])
     )
     assert len(set(out[:16, 32:48].ravel())) == 1
+
+
+def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
+    """The two label maps split the pixels the same way (ids may be numbered differently)."""
+    pairs = np.unique(np.stack([a.ravel(), b.ravel()]), axis=1).shape[1]
+    return pairs == len(np.unique(a)) == len(np.unique(b))
+
+
+@pytest.mark.skipif(not CKPT.is_file(), reason="shipped checkpoint missing")
+def test_network_runs_only_where_whole_tiles_do_not_reach():
+    """per_pixel=False (wnet-seg-segment): the default output is the same where whole tiles cover
+    the frame; the network sees only the strips they leave out (with context) and new tiles."""
+    from wnet_seg.inference import CONTEXT, Segmenter
+
+    world, _ = tile_world(10, 10, size=16, n_textures=5, seed=3)
+    frame = world[5:, 9:]  # partial tiles along the top and left edges
+    full = Segmenter.from_checkpoint(CKPT)
+    lean = Segmenter.from_checkpoint(CKPT, per_pixel=False)
+    shapes: list[tuple[int, ...]] = []
+    encode = lean.encode
+    lean.encode = lambda x: (shapes.append(np.shape(x)[1:3]), encode(x))[1]
+    a, b = full.segment(frame), lean.segment(frame)
+    assert b.labels is None and b.probs is None and b.pooled is not None
+    assert frame.shape[:2] not in shapes  # never the whole frame
+    # top strip (11 rows + context) and left strip (7 columns + context, beside the 144 rows of
+    # whole tiles and the context above them)
+    assert (11 + CONTEXT, 151) in shapes and (155, 7 + CONTEXT) in shapes
+    y0, x0, ny, nx = a.grid.tile_block()
+    assert (y0, x0, ny, nx) == (11, 7, 9, 9)
+    block = (slice(y0, y0 + 16 * ny), slice(x0, x0 + 16 * nx))
+    assert _same_partition(a.output[block], b.output[block])
+    # the strips' in-context classes come from crops: nearly the whole frame's
+    strips = lean._uncovered_labels(b.native, b.grid)
+    edge = np.ones(frame.shape[:2], bool)
+    edge[block] = False
+    assert (strips[edge] == a.labels[edge]).mean() > 0.9
+    # a frame the whole tiles cover exactly: the same output, no per-pixel pass at all
+    shapes.clear()
+    a, b = full.segment(world), lean.segment(world)
+    assert _same_partition(a.output, b.output)
+    assert all(s == (48, 48) for s in shapes)  # only 3 x 3 mosaics of tiles not seen before
+    # no grid (noise): the whole frame, per pixel
+    noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    assert lean.segment(noise).labels is not None

@@ -222,6 +222,17 @@ class FrameGrid:
                 x0, x1 = (stop, x1) if start == 0 else (x0, start)
         return slice(y0, max(y0, y1)), slice(x0, max(x0, x1))
 
+    def tile_block(self) -> tuple[int, int, int, int]:
+        """``(y0, x0, ny, nx)``: the whole tiles inside :meth:`region` (what :func:`tile_keys`
+        sees) are ``ny`` rows by ``nx`` columns of them from native row ``y0``, column ``x0``."""
+        if self.tile is None:
+            raise ValueError("the grid has no tile size (detect claimed no grid)")
+        rs, cs = self.region()
+        t = int(self.tile)
+        y0 = rs.start + (self.offset[0] - rs.start) % t
+        x0 = cs.start + (self.offset[1] - cs.start) % t
+        return y0, x0, max(0, (rs.stop - y0) // t), max(0, (cs.stop - x0) // t)
+
 
 # ------------------------------------------------------------------------- native resolution
 
@@ -514,14 +525,10 @@ def tile_keys(native: np.ndarray, grid: FrameGrid, exact: bool = False) -> tuple
     frame's noise, ``grid.noise``) share an id, different ones do not; an exact frame
     (``noise == 0``) or ``exact=True`` matches exactly (the same as hashing the tile bytes).
     """
-    if grid.tile is None:
-        raise ValueError("the grid has no tile size (detect claimed no grid)")
     native = np.asarray(native)
-    rs, cs = grid.region()
-    t = grid.tile
-    y0 = rs.start + (grid.offset[0] - rs.start) % t
-    x0 = cs.start + (grid.offset[1] - cs.start) % t
-    tiles, (ny, nx) = _whole_tiles(native[y0 : rs.stop, x0 : cs.stop], t, 0, 0)
+    y0, x0, ny, nx = grid.tile_block()
+    t = int(grid.tile)
+    tiles, _ = _whole_tiles(native[y0 : y0 + ny * t, x0 : x0 + nx * t], t, 0, 0)
     if len(tiles) == 0:
         return np.zeros((ny, nx), np.int64), np.zeros(0, np.int64), (y0, x0)
     noise = 0.0 if exact else grid.noise

@@ -43,6 +43,10 @@ from wnet_seg.postprocess.tiles import (
     pool_out_of_context,
 )
 
+# Native pixels of context the network sees around the strips a tile grid leaves out, when only
+# those are segmented in context (SegmentOptions.per_pixel=False).
+CONTEXT = 32
+
 # Frames of a folder whose grids are voted into a shared one (Segmenter.fit_folder).
 VOTE_FRAMES = (
     32  # measured: 16 JPEG MiniGrid test frames do not agree, 32 do (every game, condition)
@@ -60,6 +64,12 @@ class SegmentOptions:
             ``scale`` auto/off/factor, ``tile`` auto/off/size, sizes, confidence, bands).
         window: frames larger than this (native pixels) are segmented in overlapping windows.
         overlap: overlap of those windows, in pixels.
+        per_pixel: run the network on every whole frame (:attr:`SegmentResult.labels` and
+            ``probs``). ``False`` (``wnet-seg-segment``, which writes the default output only):
+            where tile pooling covers the frame, the network runs only on what its whole tiles
+            leave out (HUD bands, partial tiles at the edges; with :data:`CONTEXT` pixels around
+            them) and on the mosaics of new tiles; ``labels`` and ``probs`` are then ``None``. The
+            default output is the same wherever whole tiles cover the frame.
     """
 
     crf: CRFConfig | None = None
@@ -67,6 +77,7 @@ class SegmentOptions:
     grid: GridConfig = field(default_factory=GridConfig)
     window: int = 512
     overlap: int = 32
+    per_pixel: bool = True
 
     def __post_init__(self) -> None:
         if self.window < 16:
@@ -91,10 +102,12 @@ def segment_options(
     crf: CRFConfig | None = None,
     window: int = 512,
     overlap: int = 32,
+    per_pixel: bool = True,
 ) -> SegmentOptions:
     """The options of the command-line apps: ``tiles=auto|off|<size>`` and ``tiles_params``
     (pooling: ``min_share``, ``reps``; grid: ``min_tile``, ``max_tile``, ``min_confidence``,
-    ``bands``), ``native_scale=auto|off|<factor>``. An unknown key or bad value says which."""
+    ``bands``), ``native_scale=auto|off|<factor>``, ``per_pixel`` (:class:`SegmentOptions`). An
+    unknown key or bad value says which."""
     params = dict(tiles_params or {})
     unknown = sorted(set(params) - set(GRID_PARAMS) - set(TILE_PARAMS))
     if unknown:
@@ -116,7 +129,9 @@ def segment_options(
         if mode == "off"
         else TileConfig(**{k: v for k, v in params.items() if k in TILE_PARAMS})
     )
-    return SegmentOptions(crf=crf, tiles=pooling, grid=grid, window=window, overlap=overlap)
+    return SegmentOptions(
+        crf=crf, tiles=pooling, grid=grid, window=window, overlap=overlap, per_pixel=per_pixel
+    )
 
 
 def options_from(conf: Any, **extra: Any) -> SegmentOptions:
@@ -138,8 +153,10 @@ class SegmentResult:
     """Everything the pipeline found for one frame. Label maps have the input's exact size.
 
     Attributes:
-        labels: per-pixel W-Net classes (argmax of the network), ``(H, W)``.
-        probs: the network's class probabilities ``(K, h, w)`` at native resolution.
+        labels: per-pixel W-Net classes (argmax of the network), ``(H, W)``; ``None`` when the
+            network ran only where the tiles do not reach (``SegmentOptions.per_pixel=False``).
+        probs: the network's class probabilities ``(K, h, w)`` at native resolution (or ``None``,
+            as ``labels``).
         native: the native-resolution frame ``(h, w, 3)`` the network saw.
         grid: what :func:`wnet_seg.grid.detect` found: native scale, tile size (``None``: no
             grid), phase, bands, confidence.
@@ -148,8 +165,8 @@ class SegmentResult:
         seconds: time spent per stage (``geometry``, ``network``, ``crf``, ``tiles``).
     """
 
-    labels: np.ndarray
-    probs: np.ndarray
+    labels: np.ndarray | None
+    probs: np.ndarray | None
     native: np.ndarray
     grid: FrameGrid
     crf_labels: np.ndarray | None = None
@@ -159,14 +176,14 @@ class SegmentResult:
     @property
     def tiled(self) -> np.ndarray:
         """The tile-pooled output, or the per-pixel classes where there is no grid."""
-        return self.labels if self.pooled is None else self.pooled
+        return self.pooled if self.pooled is not None else self.labels  # type: ignore[return-value]
 
     @property
     def output(self) -> np.ndarray:
         """The pipeline's final labels: pooled where a grid was found, else CRF, else per pixel."""
         if self.pooled is not None:
             return self.pooled
-        return self.labels if self.crf_labels is None else self.crf_labels
+        return self.labels if self.crf_labels is None else self.crf_labels  # type: ignore[return-value]
 
     def record(self, file: str) -> dict[str, Any]:
         """The JSON line ``wnet-seg-segment`` writes for this frame (``frames.jsonl``): ``file``,
@@ -314,11 +331,48 @@ class Segmenter:
         t0 = time.perf_counter()
         geometries = [frame_geometry(f, self.options, self.prior) for f in frames]
         t_geometry = (time.perf_counter() - t0) / max(1, len(frames))
-        network, seconds = self._network([g.native for g in geometries], probs)
-        return [
-            self._finish(frame.shape[:2], geo, p, {"geometry": t_geometry, "network": t})
-            for frame, geo, p, t in zip(frames, geometries, network, seconds, strict=True)
-        ]
+        whole = [probs is not None or self._whole_frame(g.grid) for g in geometries]
+        natives = [g.native for g, w in zip(geometries, whole, strict=True) if w]
+        network, seconds = self._network(natives, probs)
+        ran = iter(zip(network, seconds, strict=True))
+        out = []
+        for frame, geo, w in zip(frames, geometries, whole, strict=True):
+            if w:
+                p, took = next(ran)
+                labels = p.argmax(0)
+            else:
+                t0 = time.perf_counter()
+                p, labels = None, self._uncovered_labels(geo.native, geo.grid)
+                took = time.perf_counter() - t0
+            out.append(
+                self._finish(
+                    frame.shape[:2], geo, p, labels, {"geometry": t_geometry, "network": took}
+                )
+            )
+        return out
+
+    def _whole_frame(self, grid: FrameGrid) -> bool:
+        """Whether the network runs on the whole frame (else only where whole tiles do not reach)."""
+        opts = self.options
+        return opts.per_pixel or opts.crf is not None or opts.tiles is None or grid.tile is None
+
+    def _uncovered_labels(self, native: np.ndarray, grid: FrameGrid) -> np.ndarray:
+        """Per-pixel classes (int64, native size) of what the grid's whole tiles leave out (HUD
+        bands, partial tiles at the edges), each strip segmented with :data:`CONTEXT` pixels
+        around it; 0 under the whole tiles, which tile pooling labels."""
+        h, w = native.shape[:2]
+        y0, x0, ny, nx = grid.tile_block()
+        y1, x1 = y0 + ny * int(grid.tile), x0 + nx * int(grid.tile)
+        labels = np.zeros((h, w), np.int64)
+        # rows above and below the whole tiles, then columns left and right of them
+        for a, b, c, d in ((0, y0, 0, w), (y1, h, 0, w), (y0, y1, 0, x0), (y0, y1, x1, w)):
+            if b <= a or d <= c:
+                continue
+            ca, cc = max(0, a - CONTEXT), max(0, c - CONTEXT)
+            crop = native[None, ca : min(h, b + CONTEXT), cc : min(w, d + CONTEXT)]
+            got = self.encode(np.ascontiguousarray(crop))[0].argmax(0)
+            labels[a:b, c:d] = got[a - ca : b - ca, c - cc : d - cc]
+        return labels
 
     def _network(
         self, natives: list[np.ndarray], probs: np.ndarray | torch.Tensor | None
@@ -352,11 +406,16 @@ class Segmenter:
         return out, seconds  # type: ignore[return-value]
 
     def _finish(
-        self, hw: tuple[int, int], geo: FrameGeometry, p: np.ndarray, seconds: dict[str, float]
+        self,
+        hw: tuple[int, int],
+        geo: FrameGeometry,
+        p: np.ndarray | None,
+        labels: np.ndarray,
+        seconds: dict[str, float],
     ) -> SegmentResult:
-        """CRF, tile pooling and mapping back for one frame."""
+        """CRF, tile pooling and mapping back for one frame (``p`` ``None``: the network ran only
+        where the tiles do not reach, ``labels`` holds those classes)."""
         opts = self.options
-        labels = p.argmax(0)
         crf_labels = pooled = None
         if opts.crf is not None:
             t0 = time.perf_counter()
@@ -369,7 +428,7 @@ class Segmenter:
             )
             seconds["tiles"] = time.perf_counter() - t0
         return SegmentResult(
-            labels=geo.to_input(labels, hw),
+            labels=None if p is None else geo.to_input(labels, hw),
             probs=p,
             native=geo.native,
             grid=geo.grid,

@@ -140,7 +140,8 @@ def adapt(conf: SegmentConf) -> str:
 
 
 def build_segmenter(conf: SegmentConf) -> Segmenter:
-    options = options_from(conf, window=conf.window, overlap=conf.overlap)
+    # Only the default output is written: the network runs where tile pooling needs it.
+    options = options_from(conf, window=conf.window, overlap=conf.overlap, per_pixel=False)
     seg = Segmenter.from_checkpoint(conf.ckpt, options=options)
     # Unbounded process-local ids; finalize() makes them global and 8-bit.
     seg.signature_ids = SignatureIds(seg.num_classes, max_id=None, own_classes=False)
