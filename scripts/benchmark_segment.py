@@ -5,8 +5,12 @@
     python scripts/benchmark_segment.py --gpu              # on a GPU machine: trainer=gpu / ddp
 
 1. ``pipeline``: :meth:`wnet_seg.inference.Segmenter.segment_batch` in this process, batches of
-   ``--batch`` 256x256 Crafter test-world frames, after a warm-up: frames/s of the whole default
-   output and of the network alone, one thread per process unless ``--threads``.
+   ``--batch`` 256x256 Crafter test-world frames (160 distinct ones), after a warm-up batch:
+   frames/s of the default output and milliseconds per frame of grid detection, network (the
+   whole frame, or only the strips whole tiles leave out) and tile pooling (which includes the
+   network on the mosaics of new tiles). Side by side: as ``wnet-seg-segment`` runs it (the
+   folder vote, then ``per_pixel=False``), and every frame alone with the per-pixel pass of the
+   library default. One thread per process unless ``--threads``.
 2. ``cli``: whole ``wnet-seg-segment`` runs over a folder of ``--frames`` frames (written once,
    Crafter frames at 256x256, repeated), on 1 and 2 processes (``trainer=cpu`` /
    ``trainer=ddp_cpu``), timed as processes start to end (imports and model loading included),
@@ -28,28 +32,39 @@ from pathlib import Path
 import numpy as np
 
 
-def crafter_frames(n: int) -> list[np.ndarray]:
+def crafter_frames(n: int, condition: str = "clean") -> list[np.ndarray]:
     from wnet_seg.capture.crafter import CRAFTER_BENCHMARK, render_crafter_frames
+    from wnet_seg.data.degrade import parse_degradation
 
     spec = CRAFTER_BENCHMARK["test"]
-    unique = min(n, 64)
-    frames = [f for f, _ in render_crafter_frames(unique, 256, seed=spec.first_world)]
+    unique = min(n, 160)
+    degrade = parse_degradation(condition)
+    frames = [degrade(f)[0] for f, _ in render_crafter_frames(unique, 256, seed=spec.first_world)]
     return [frames[i % unique] for i in range(n)]
 
 
-def pipeline(batch: int, batches: int) -> dict[str, float]:
-    from wnet_seg.inference import Segmenter
+def pipeline(
+    batch: int, batches: int, per_pixel: bool, vote: bool, condition: str
+) -> dict[str, float]:
+    """Frames/s of the default output over ``batches`` batches after a warm-up batch, and the
+    seconds per frame of each stage. ``vote``: the folder vote first (once per folder, not timed),
+    as ``wnet-seg-segment`` does; ``per_pixel``: the network on every whole frame too."""
+    from wnet_seg.inference import VOTE_FRAMES, Segmenter
 
-    seg = Segmenter.from_checkpoint()
-    frames = crafter_frames(batch * (batches + 1))
+    seg = Segmenter.from_checkpoint(per_pixel=per_pixel)
+    frames = crafter_frames(batch * (batches + 1), condition)
+    if vote:
+        seg.fit_folder(frames[:VOTE_FRAMES])
     seg.segment_batch(frames[:batch])  # warm-up
-    t0, net = time.perf_counter(), 0.0
+    stages = {"geometry": 0.0, "network": 0.0, "tiles": 0.0}
+    t0 = time.perf_counter()
     for i in range(1, batches + 1):
-        results = seg.segment_batch(frames[i * batch : (i + 1) * batch])
-        net += sum(r.seconds["network"] for r in results)
+        for r in seg.segment_batch(frames[i * batch : (i + 1) * batch]):
+            for k in stages:
+                stages[k] += r.seconds.get(k, 0.0)
     wall = time.perf_counter() - t0
     n = batch * batches
-    return {"default_fps": n / wall, "network_fps": n / net}
+    return {"fps": n / wall, **{f"{k}_ms": 1000 * v / n for k, v in stages.items()}}
 
 
 def cli_run(folder: Path, processes: int, batch: int, gpu: bool) -> float:
@@ -78,6 +93,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1, help="pipeline part: torch threads")
     p.add_argument("--gpu", action="store_true")
     p.add_argument("--skip-cli", action="store_true")
+    p.add_argument("--condition", default="clean", help="pipeline part: e.g. jpeg:85")
     a = p.parse_args()
     import torch
 
@@ -85,11 +101,20 @@ def main() -> None:
 
     torch.set_num_threads(a.threads)
     print(f"machine: {machine_description()}")
-    r = pipeline(a.batch, a.batches)
-    print("\n| part | frames | frames/s |\n|---|---|---|")
-    print(f"| pipeline, default output, batch {a.batch}, {a.threads} thread(s) | "
-          f"{a.batch * a.batches} | {r['default_fps']:.1f} |")  # fmt: skip
-    print(f"| pipeline, network only | {a.batch * a.batches} | {r['network_fps']:.1f} |")
+    n = a.batch * a.batches
+    print(
+        f"\npipeline: batches of {a.batch} 256x256 frames ({a.condition}), {a.threads} thread(s), "
+        "one process"
+    )
+    print("\n| default output | frames | frames/s | grid ms | network ms | tiles ms |")
+    print("|---|---|---|---|---|---|")
+    for label, per_pixel, vote in (
+        ("as wnet-seg-segment: folder vote, network only where the tiles need it", False, True),
+        ("every frame alone, network on the whole frame (library default)", True, False),
+    ):
+        r = pipeline(a.batch, a.batches, per_pixel, vote, a.condition)
+        print(f"| {label} | {n} | {r['fps']:.1f} | {r['geometry_ms']:.1f} | "
+              f"{r['network_ms']:.1f} | {r['tiles_ms']:.1f} |", flush=True)  # fmt: skip
     if a.skip_cli:
         return
     from PIL import Image
@@ -97,11 +122,13 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="wnet-seg-frames-"))
     for i, f in enumerate(crafter_frames(a.frames)):
         Image.fromarray(f).save(folder / f"{i:06d}.png")
+    print("\n| wnet-seg-segment (whole run: start-up, vote, PNG writing) | frames | frames/s |")
+    print("|---|---|---|")
     base = None
     for n in a.processes:
         took = cli_run(folder, n, a.batch, a.gpu)
         base = base or took
-        print(f"| wnet-seg-segment, {n} process(es), whole run | {a.frames} | "
+        print(f"| {n} process(es) | {a.frames} | "
               f"{a.frames / took:.1f} ({base / took:.2f}x of 1 process) |")  # fmt: skip
     shutil.rmtree(folder, ignore_errors=True)
     print(f"\nload after: {os.getloadavg()[0]:.1f}")
