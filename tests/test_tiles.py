@@ -327,6 +327,51 @@ def test_sprites_are_split_from_the_tile_they_stand_on():
     assert len(set(out[:16, 32:48].ravel())) == 1
 
 
+def test_a_sprite_is_one_id_whatever_the_network_says_of_it():
+    """A sprite's own pixels go by their colours: a stand-in network that gives every new tile
+    another class (as the W-Net's classes change with a sprite's pose and surroundings) still
+    leaves the cow one id on grass and on sand, and facing left or right; a tile that is not a
+    sprite keeps the network's classes in its signature."""
+    from wnet_seg.grid import FrameGrid
+    from wnet_seg.postprocess.tiles import MAX_ID, pool_out_of_context
+
+    rng = np.random.default_rng(2)
+    grass = rng.integers(60, 120, (16, 16, 3)).astype(np.uint8)
+    sand = rng.integers(160, 220, (16, 16, 3)).astype(np.uint8)
+    body = np.zeros((16, 16), bool)
+    body[5:11, 3:12] = True
+    body[3:5, 10:12] = True  # a head: facing right
+    left = body[:, ::-1]
+    cows = []
+    for ground, shape in ((grass, body), (sand, body), (grass, left)):
+        cow = ground.copy()
+        cow[shape] = (120, 60, 20)
+        cow[shape & (np.arange(16)[:, None] == 7)] = (250, 250, 250)  # a white stripe
+        cows.append(cow)
+    frame = np.concatenate(
+        [
+            _row_of_tiles([grass, grass, cows[0], grass, grass]),
+            _row_of_tiles([sand, sand, cows[1], sand, grass]),
+            _row_of_tiles([grass, cows[2], grass, grass, grass]),
+        ]
+    )
+    grid = FrameGrid(input_hw=frame.shape[:2], native_hw=frame.shape[:2], tile=16, confidence=1)
+    labels = np.zeros(frame.shape[:2], np.int64)
+    calls: list[int] = []
+    ids = SignatureIds(4)
+    out = pool_out_of_context(
+        labels, frame, grid, TileConfig(), ids, _counting_network(calls, distinct=True)
+    )
+    assert sum(calls) == 5  # grass, sand and three cow tiles: each got another class
+    tiles = out.reshape(3, 16, 5, 16).transpose(0, 2, 1, 3)
+    ids_of = [set(tiles[0, 2][body]), set(tiles[1, 2][body]), set(tiles[2, 1][left])]
+    assert all(len(s) == 1 for s in ids_of) and ids_of[0] == ids_of[1] == ids_of[2]
+    (cow,) = ids_of[0]
+    assert cow < MAX_ID and cow not in (tiles[0, 0, 0, 0], tiles[1, 0, 0, 0])
+    # grass and sand are not sprites: the network's classes (0 and 1) are part of their ids
+    assert {c for c in ids.table if c[0] < 4} and tiles[0, 0, 0, 0] != tiles[1, 0, 0, 0]
+
+
 def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
     """The two label maps split the pixels the same way (ids may be numbered differently)."""
     pairs = np.unique(np.stack([a.ravel(), b.ravel()]), axis=1).shape[1]

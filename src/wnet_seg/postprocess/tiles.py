@@ -19,7 +19,8 @@ pooling survives screenshots as found in the wild. The run remembers every tile 
 same id without being segmented again, so ids agree across the frames of a lossy folder and the
 network only sees tiles that are new. A tile that is a sprite drawn on a tile seen more often (a
 cow on grass, a key on the floor: :func:`_background`) is split from it: the pixels that agree
-with the background take the background's ids, the sprite's pixels a signature of their own.
+with the background take the background's ids, the sprite's pixels the id of their colour set
+(not the W-Net's classes, which change with the sprite's pose and surroundings).
 Partial tiles at the frame's border keep their
 in-context classes (:func:`pool_tiles`); HUD bands the detector left out of the grid keep their
 per-pixel classes.
@@ -64,8 +65,8 @@ class TileConfig:
         background_share: a tile whose pixels agree (within ``SPRITE_TOL`` x noise) with a
             tile seen more often on at least this share of them, but not all, is a sprite drawn
             on that tile (a cow on grass): the agreeing pixels take the background's labels, the
-            others the sprite's signature (W-Net classes and colours of those pixels only, so a
-            cow is one id on grass and on sand). 0 turns it off.
+            others the id of the sprite's colour bins (those pixels only, so a cow is one id on
+            grass and on sand, and in every pose). 0 turns it off.
 
     All chosen on the validation splits of the five benchmark games (clean, JPEG 85, bilinear
     1.5 + JPEG 85, the shipped checkpoint; docs/experiments.md): colour_split 32 over 0 / 16 /
@@ -149,7 +150,7 @@ class SignatureIds:
         Past ``max_id`` a new signature falls back to its dominant class (counted in
         ``overflowed``) so masks stay 8-bit.
         """
-        if len(signature) == 1:
+        if len(signature) == 1 and signature[0] < BUCKET_BASE:
             return signature[0]
         classes = [c for c in signature if c < BUCKET_BASE]
         if self.own_classes and len(classes) == 1 and classes[0] not in self.owned:
@@ -361,10 +362,16 @@ def _tile_map(
     ids: SignatureIds,
 ) -> np.ndarray:
     """Ids of the pixels of tile prototype ``p`` ``(t, t)``: its signature's id everywhere, or,
-    for a sprite on a background tile, the background's ids where the two agree."""
+    for a sprite on a background tile, the background's ids where the two agree and the id of
+    the sprite's colour set elsewhere."""
     found = _background(p, pixels, grid, config, ids)
     mine = np.ones(labels.shape, bool) if found is None else ~found[1]
     sig, dominant = tile_signature(labels[mine], pixels[mine], ids.num_classes, config)
+    if found is not None and config.colour_split:
+        # A sprite's own pixels go by their colours alone: the network's classes on them change
+        # with its pose and with what the mosaic puts around it (a player facing four ways, an
+        # arrow flying four ways), its colours do not.
+        sig = colour_bins(pixels[mine], config.colour_split, config.colour_share)
     out = np.full(labels.shape, ids.assign(sig, dominant), np.int64)
     if found is not None:
         out[found[1]] = ids.memory_maps[found[0]][found[1]]
