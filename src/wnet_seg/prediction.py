@@ -7,7 +7,7 @@ sampler gives each process its own frames (``trainer=ddp``, ``trainer.devices=N`
 
 1. **predict** (:class:`FrameWriter`, after every batch): each frame's labels go to
    ``out/.work/<rel>.npz`` (atomic), with the tile signatures its ids stand for in this process
-   and their pixel counts; its ``frames.jsonl`` record to this process's ``.work/records-*``;
+   and their pixel counts and its ``frames.jsonl`` record (one file: a kill cannot separate them);
    unreadable or failing frames to ``.work/failures-*``. A frame with an ``.npz`` is done: a rerun
    skips it, so a killed run resumes where it stopped.
 2. **finalize** (every process, at the end): mixture ids are made global and identical whatever
@@ -188,22 +188,22 @@ class FrameWriter(BasePredictionWriter):
         self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx=0
     ) -> None:
         ids = pl_module.segmenter.signature_ids
-        records, failures = [], []
+        failures = []
         for item in prediction:
             rel = item["rel"]
             if "result" not in item:
                 failures.append({"file": rel, "reason": item["error"]})
                 continue
             r = item["result"]
+            # the record goes into the frame's .npz: a kill between two files cannot lose it
             _atomic_write(
-                self.layout.labels(rel), lambda tmp, out=r.output: _save_labels(tmp, out, ids)
+                self.layout.labels(rel),
+                lambda tmp, out=r.output, rec=r.record(rel): _save_labels(tmp, out, ids, rec),
             )
-            records.append(r.record(rel))
             self.written += 1
-        for kind, rows in (("records", records), ("failures", failures)):
-            if rows:
-                with self._log_file(trainer, kind).open("a") as f:
-                    f.writelines(json.dumps(row) + "\n" for row in rows)
+        if failures:
+            with self._log_file(trainer, "failures").open("a") as f:
+                f.writelines(json.dumps(row) + "\n" for row in failures)
 
     def on_predict_epoch_end(self, trainer, pl_module) -> None:
         self.summary = finalize(
@@ -216,8 +216,9 @@ class FrameWriter(BasePredictionWriter):
         )
 
 
-def _save_labels(path: Path, labels: np.ndarray, ids) -> None:
-    """One frame's process-local labels and what its mixture ids stand for, as ``.npz``."""
+def _save_labels(path: Path, labels: np.ndarray, ids, record: dict[str, Any]) -> None:
+    """One frame's process-local labels, what its mixture ids stand for and its
+    ``frames.jsonl`` record, as one ``.npz``."""
     present, counts = np.unique(labels, return_counts=True)
     sigs = {i: sig for sig, i in ids.table.items()}
     mixed = [int(i) for i in present if i >= ids.num_classes]
@@ -231,6 +232,7 @@ def _save_labels(path: Path, labels: np.ndarray, ids) -> None:
         signatures=padded,
         pixels=np.array([counts[present == i][0] for i in mixed], np.int64),
         dominant=np.array([ids.dominant(sigs[i]) for i in mixed], np.int64),
+        record=np.array(json.dumps(record)),
     )
 
 
@@ -353,13 +355,21 @@ def _extend_legend(
 
 
 def _merge_logs(layout: Layout) -> dict[str, Any]:
-    """``frames.jsonl`` and ``failures.jsonl`` from every process's logs (latest entry wins)."""
+    """``frames.jsonl`` from every segmented frame's ``.npz`` (the record logs of older runs
+    where one lacks it) and ``failures.jsonl`` from every process's logs (latest entry wins)."""
     out: dict[str, Any] = {}
     records: dict[str, dict] = {}
-    for path in sorted(layout.work.glob("records-*.jsonl")):
+    for path in sorted(layout.work.glob("records-*.jsonl")):  # runs before records in .npz
         for line in path.read_text().splitlines():
             row = json.loads(line)
             records[row["file"]] = row
+    for path in layout.work.rglob("*.npz"):
+        if path.name.startswith("."):
+            continue  # a half-written temporary file
+        with np.load(path) as npz:
+            if "record" in npz.files:
+                row = json.loads(str(npz["record"]))
+                records[row["file"]] = row
     failures: dict[str, dict] = {}
     for path in sorted(layout.work.glob("failures-*.jsonl"), key=lambda p: p.stat().st_mtime):
         for line in path.read_text().splitlines():
