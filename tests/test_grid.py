@@ -312,3 +312,45 @@ def test_scale_readings_simplest_fraction_first():
     ]
     assert order == [3.0, 1.5, 32 / 9]
     assert ranked([fit(3.0, 0.2), fit(3.0, 0.1)])[0][0].rho == 0.1
+
+
+def test_tile_steps_match_a_direct_reference():
+    """Each tile's largest 4-neighbour step inside it, small (fold) and big (strided) tiles."""
+    from wnet_seg.grid import _Native
+
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (70, 90, 3)).astype(np.uint8)
+    image[:30, :40] = 7  # flat tiles: step 0
+    nat = _Native.of(image, 0.0)
+    for tile, oy, ox in ((8, 3, 5), (12, 0, 0), (21, 4, 2), (32, 1, 9)):
+        ny, nx = (70 - oy) // tile, (90 - ox) // tile
+        want = []
+        for r in range(ny):
+            for c in range(nx):
+                t = image[oy + r * tile : oy + (r + 1) * tile, ox + c * tile : ox + (c + 1) * tile]
+                t = t.astype(int)
+                want.append(max(np.abs(np.diff(t, axis=0)).max(), np.abs(np.diff(t, axis=1)).max()))
+        assert nat.tile_steps(tile, oy, ox, ny, nx).tolist() == want, tile
+
+
+def test_components_and_chunked_linkage_match_scipy(monkeypatch):
+    """Connected components as scipy numbers them (by smallest node), and single linkage gives
+    the same groups whatever the pair chunk."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    import wnet_seg.grid as grid_mod
+
+    rng = np.random.default_rng(2)
+    for n, m in ((1, 0), (5, 0), (30, 12), (200, 150), (500, 2000)):
+        a, b = rng.integers(0, n, (2, m))
+        graph = csr_matrix((np.ones(m, np.int8), (a, b)), shape=(n, n))
+        want = connected_components(graph, directed=False)[1]
+        assert grid_mod._components(a, b, n).tolist() == want.tolist(), (n, m)
+
+    base = rng.integers(0, 256, (40, 48)).astype(np.float32)
+    rows = np.concatenate([base + rng.normal(0, 3, base.shape) for _ in range(6)])
+    whole = grid_mod._single_linkage(rows, 6.0, 8.0)
+    monkeypatch.setattr(grid_mod, "PAIR_CHUNK", 7)
+    assert grid_mod._single_linkage(rows, 6.0, 8.0).tolist() == whole.tolist()
+    assert 1 < len(set(whole.tolist())) < len(rows)  # some rows grouped, not all

@@ -50,7 +50,6 @@ import numpy as np
 import scipy.fft
 from scipy.linalg import lapack
 from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import connected_components
 
 from wnet_seg import grid_scale
 
@@ -388,7 +387,7 @@ def _projection(n: int, dims: int = 32) -> np.ndarray:
 def _exact_ids(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(first index, id of every row, count) of the distinct rows of ``rows`` (N, D) ints, by a
     random 64-bit wrapping polynomial hash (a collision among 10**4 rows: ~1e-11)."""
-    keys = (rows.astype(np.uint64) * _hash_weights(rows.shape[1])[0]).sum(1)
+    keys = (rows.astype(np.uint64, copy=False) * _hash_weights(rows.shape[1])[0]).sum(1)
     _, first, inv, cnt = np.unique(keys, return_index=True, return_inverse=True, return_counts=True)
     return first, inv.reshape(-1), cnt
 
@@ -441,42 +440,91 @@ def _whole_tiles(image: np.ndarray, tile: int, oy: int, ox: int) -> tuple[np.nda
     return tiles.reshape(ny * nx, tile * tile, *image.shape[2:]), (ny, nx)
 
 
-def _tile_ids(
-    native: np.ndarray, code: np.ndarray, tile: int, oy: int, ox: int, noise: float
-) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+@dataclass(frozen=True)
+class _Native:
+    """A native image with what every grid fit reads, computed once per image (a frame's
+    detection fits ~15 grids to it): packed colours and each pixel's largest step to its lower
+    and right neighbours."""
+
+    image: np.ndarray  # (H, W, 3) uint8
+    noise: float
+    code: np.ndarray  # (H, W) packed RGB (_packed), uint64 for hashing
+    planes: np.ndarray  # (3, H, W) int16
+    steps: np.ndarray  # (2, H, W) uint8: max over channels of |down|, |right| step; 0 past the edge
+
+    @classmethod
+    def of(cls, image: np.ndarray, noise: float) -> _Native:
+        p8 = np.ascontiguousarray(np.moveaxis(image, -1, 0))
+        steps = np.zeros((2, *image.shape[:2]), np.uint8)
+        for axis, (a, b) in enumerate(((p8[:, 1:], p8[:, :-1]), (p8[:, :, 1:], p8[:, :, :-1]))):
+            d = np.maximum(a, b) - np.minimum(a, b)  # |a - b| without leaving uint8
+            out = steps[0, :-1] if axis == 0 else steps[1, :, :-1]
+            np.maximum(np.maximum(d[0], d[1]), d[2], out=out)
+        code = _packed(image).astype(np.uint64)
+        return cls(image, float(noise), code, p8.astype(np.int16), steps)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.image.shape[:2]
+
+    def tile_steps(self, tile: int, oy: int, ox: int, ny: int, nx: int) -> np.ndarray:
+        """Largest 4-neighbour step inside each whole tile (``(ny * nx,)``, row-major)."""
+        t, y1, x1 = tile, oy + ny * tile, ox + nx * tile
+        down, right = self.steps[0, oy:y1, ox:x1], self.steps[1, oy:y1, ox:x1]
+        if t > 20:  # few, big tiles: one strided reduction
+            d = down.reshape(ny, t, nx, t)[:, : t - 1].max((1, 3))
+            r = right.reshape(ny, t, nx, t)[:, :, :, : t - 1].max((1, 3))
+            return np.maximum(d, r).reshape(-1)
+        # small tiles: fold the tiles' rows (columns) but their last together, then reduce
+        d, r = down[0::t].copy(), right[:, 0::t].copy()
+        for k in range(1, t - 1):
+            np.maximum(d, down[k::t], out=d)
+            np.maximum(r, right[:, k::t], out=r)
+        return np.maximum(d.reshape(ny, nx, t).max(2), r.reshape(ny, t, nx).max(1)).reshape(-1)
+
+    def tile_means(self, tile: int, oy: int, ox: int, which: np.ndarray) -> np.ndarray:
+        """Mean colour ``(n, 3)`` float64 of the whole tiles where ``which`` (row-major) holds."""
+        if not which.any():
+            return np.zeros((0, 3))
+        return _whole_tiles(self.image, tile, oy, ox)[0][which].mean(1)
+
+
+def _tile_ids(nat: _Native, tile: int, oy: int, ox: int) -> tuple[np.ndarray, np.ndarray, tuple]:
     """(id per whole tile, flat flag per tile, (ny, nx)) for scoring a grid. Flat tiles (one
     colour, within the pixel tolerance when lossy, or smooth: see ``SMOOTH_*``) are grouped by
-    colour; the others
-    exactly, or (lossy) identical ones first, then by single-linkage matching on random
-    projections. Ids of uniform groups come first."""
-    codes, (ny, nx) = _whole_tiles(code, tile, oy, ox)
-    ids = np.zeros(len(codes), np.int64)
-    tiles, _ = _whole_tiles(native, tile, oy, ox)
-    planar = np.ascontiguousarray(tiles.transpose(0, 2, 1))  # (N, 3, t*t): fast reductions
-    if noise == 0:
-        key = codes[:, 0].astype(np.int64)
-        uniform = (codes == codes[:, :1]).all(1)
-        smooth = ~uniform
-        smooth[smooth] = _max_step(planar[smooth], tile) <= SMOOTH_EXACT
-        mean = np.rint(planar[smooth].mean(2) / (2 * SMOOTH_EXACT)).astype(np.int64)
+    colour; the others exactly, or (lossy) identical ones first, then by single-linkage matching
+    on random projections. Ids of uniform groups come first."""
+    h, w = nat.shape
+    ny, nx = max(0, (h - oy) // tile), max(0, (w - ox) // tile)
+    ids = np.zeros(ny * nx, np.int64)
+    steps = nat.tile_steps(tile, oy, ox, ny, nx)
+    if nat.noise == 0:
+        uniform = steps == 0  # no step inside: one colour
+        smooth = ~uniform & (steps <= SMOOTH_EXACT)
+        key = nat.code[oy : oy + ny * tile : tile, ox : ox + nx * tile : tile].reshape(-1)
+        key = key.astype(np.int64)
+        mean = np.rint(nat.tile_means(tile, oy, ox, smooth) / (2 * SMOOTH_EXACT))
+        mean = mean.astype(np.int64)
         key[smooth] = -1 - ((mean[:, 0] << 16) | (mean[:, 1] << 8) | mean[:, 2])
         uniform |= smooth  # flat: keyed by their colour, smooth ones by their mean colour
         colour = key[uniform, None]
     else:
-        tol_px = PIXEL_TOL * noise
+        tol_px = PIXEL_TOL * nat.noise
+        tiles, _ = _whole_tiles(nat.image, tile, oy, ox)
+        planar = np.ascontiguousarray(tiles.transpose(0, 2, 1))  # (N, 3, t*t): fast reductions
         spread = planar.max(2).astype(np.int16) - planar.min(2)
-        uniform = (spread <= tol_px).all(1)
-        uniform[~uniform] = _max_step(planar[~uniform], tile) <= _smooth_step(noise)
+        uniform = (spread <= tol_px).all(1) | (steps <= _smooth_step(nat.noise))
         colour = np.rint(planar[uniform].mean(2) / (2 * tol_px)).astype(np.int64)
     k = 0
     if uniform.any():
         ids[uniform] = _exact_ids(colour)[1]
         k = int(ids[uniform].max()) + 1
     if (~uniform).any():
+        codes, _ = _whole_tiles(nat.code, tile, oy, ox)
         first, inv, _ = _exact_ids(codes[~uniform])
-        if noise > 0 and len(first) > 1:
+        if nat.noise > 0 and len(first) > 1:  # `tiles`: the lossy branch above
             rows = tiles[~uniform][first].reshape(len(first), -1).astype(np.float32)
-            inv = _single_linkage(rows, TILE_TOL * noise, DC_TOL * noise)[inv]
+            inv = _single_linkage(rows, TILE_TOL * nat.noise, DC_TOL * nat.noise)[inv]
         ids[~uniform] = k + inv
     return ids, uniform, (ny, nx)
 
@@ -485,12 +533,7 @@ def _smooth_step(noise: float) -> float:
     return max(SMOOTH_STEP * noise, SMOOTH_MIN)
 
 
-def _max_step(planar: np.ndarray, tile: int) -> np.ndarray:
-    """Largest difference between 4-neighbour pixels inside each tile of ``(N, 3, t*t)``."""
-    x = planar.reshape(len(planar), 3, tile, tile).astype(np.int16)
-    down = np.abs(np.diff(x, axis=2)).max((1, 2, 3))
-    right = np.abs(np.diff(x, axis=3)).max((1, 2, 3))
-    return np.maximum(down, right)
+PAIR_CHUNK = 4096  # tile pairs compared at once (_single_linkage)
 
 
 def _single_linkage(rows: np.ndarray, tol_rms: float, dc_tol: float) -> np.ndarray:
@@ -509,11 +552,32 @@ def _single_linkage(rows: np.ndarray, tol_rms: float, dc_tol: float) -> np.ndarr
     i = np.repeat(np.arange(n), counts)
     j = i + 1 + np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
     a, b = order[i], order[j]
-    close = ((p[a] - p[b]) ** 2).sum(1) <= tol_rms**2 * rows.shape[1]
+    thr = tol_rms**2 * rows.shape[1]
+    close = np.empty(total, bool)
+    for s in range(0, total, PAIR_CHUNK):  # small temporaries: big ones cost page faults
+        d = p[a[s : s + PAIR_CHUNK]] - p[b[s : s + PAIR_CHUNK]]
+        d *= d
+        close[s : s + PAIR_CHUNK] = d.sum(1) <= thr
     if not close.any():
         return np.arange(n)
-    graph = csr_matrix((np.ones(int(close.sum()), np.int8), (a[close], b[close])), shape=(n, n))
-    return connected_components(graph, directed=False)[1]
+    return _components(a[close], b[close], n)
+
+
+def _components(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
+    """Connected components of the undirected graph on ``n`` nodes with edges ``(a, b)``,
+    numbered by their smallest node (as ``scipy.sparse.csgraph.connected_components`` numbers
+    them): each node takes the smallest label across its edges, with pointer jumping, until
+    nothing changes. A few small vectorised passes beat building a sparse matrix here."""
+    lab = np.arange(n)
+    while True:
+        m = np.minimum(lab[a], lab[b])
+        new = lab.copy()
+        np.minimum.at(new, a, m)
+        np.minimum.at(new, b, m)
+        new = new[new]
+        if np.array_equal(new, lab):
+            return np.unique(lab, return_inverse=True)[1]
+        lab = new
 
 
 def tile_keys(native: np.ndarray, grid: FrameGrid, exact: bool = False) -> tuple[np.ndarray, ...]:
@@ -549,8 +613,10 @@ def tile_keys(native: np.ndarray, grid: FrameGrid, exact: bool = False) -> tuple
 # --------------------------------------------------------------------------- tile size/phase
 
 
-def _same(native: np.ndarray, planes: np.ndarray, code: np.ndarray, tol: float, axis: int, d: int):
-    """Pixels equal (within ``tol`` per channel) to the pixel ``d`` further along ``axis``."""
+def _same(nat: _Native, axis: int, d: int) -> np.ndarray:
+    """Pixels equal (within the pixel tolerance per channel) to the pixel ``d`` further along
+    ``axis``."""
+    tol, code, planes = PIXEL_TOL * nat.noise, nat.code, nat.planes
     if tol <= 0:
         a = code[:, d:] if axis == 1 else code[d:]
         b = code[:, :-d] if axis == 1 else code[:-d]
@@ -624,7 +690,7 @@ def _box_sums(m: np.ndarray, t: int) -> np.ndarray:
     return c[t:, t:] - c[:-t, t:] - c[t:, :-t] + c[:-t, :-t]
 
 
-def _phase(native, planes, code, tol, tile: int) -> tuple[int, int, float]:
+def _phase(nat: _Native, tile: int) -> tuple[int, int, float]:
     """Tile phase ``(y, x)``: where the maps "pixel equals the pixel one tile right / below"
     are most nearly constant inside every tile. At the true phase a tile is compared with one
     whole neighbour, which is the same tile (all pixels match) or another one; a shifted tile
@@ -633,11 +699,11 @@ def _phase(native, planes, code, tol, tile: int) -> tuple[int, int, float]:
     phases at once with integral images; a pixel tolerance makes it robust to JPEG. Returns the
     phase and the relative variance reduction against the median phase (0: no preference)."""
     score = np.zeros((tile, tile))
-    h, w = code.shape
+    h, w = nat.shape
     for axis in (0, 1):
         if (w if axis == 1 else h) < 2 * tile or min(h, w) < tile:
             continue
-        m = _same(native, planes, code, tol, axis, tile)
+        m = _same(nat, axis, tile)
         frac = _box_sums(m, tile).astype(np.float32) / (tile * tile)
         var = frac * (1 - frac)
         py, px = var.shape[0] // tile * tile, var.shape[1] // tile * tile  # whole lattices only
@@ -661,11 +727,11 @@ class _Fit:
     uniform: np.ndarray = field(repr=False)  # (ny, nx) bool
 
 
-def _fit_at(native: np.ndarray, code: np.ndarray, noise: float, tile: int, oy: int, ox: int):
+def _fit_at(nat: _Native, tile: int, oy: int, ox: int) -> _Fit | None:
     """MDL cost of the grid ``(tile, oy, ox)``: a dictionary (uniform tiles one pixel, others
     ``tile**2`` pixels at ``BITS_PER_PIXEL``) plus the entropy-coded map, per covered pixel.
     ``None`` with fewer than 2 whole tiles."""
-    ids, uniform, (ny, nx) = _tile_ids(native, code, tile, oy, ox, noise)
+    ids, uniform, (ny, nx) = _tile_ids(nat, tile, oy, ox)
     n = len(ids)
     if n < 2:
         return None
@@ -709,7 +775,7 @@ def _arrangement_cost(fit: _Fit, m: int, a: int, b: int) -> tuple[float, float]:
     return arr_bits / raw, flat_bits / raw
 
 
-def _coarsen(native: np.ndarray, code: np.ndarray, noise: float, fit: _Fit, max_tile: int):
+def _coarsen(nat: _Native, fit: _Fit, max_tile: int) -> _Fit:
     """Replace the tile by ``m x m`` arrangements of it (m = 2, 3) while the arrangements
     describe the tile map in fewer bits and the coarser grid's own MDL cost is at most
     ``COARSEN_SLACK`` times the finer one's (sparse maps make few, cheap arrangements)."""
@@ -726,30 +792,25 @@ def _coarsen(native: np.ndarray, code: np.ndarray, noise: float, fit: _Fit, max_
             if arr >= flat:
                 continue
             t = fit.tile * m
-            new = _fit_at(
-                native, code, noise, t, (fit.oy + a * fit.tile) % t, (fit.ox + b * fit.tile) % t
-            )
+            new = _fit_at(nat, t, (fit.oy + a * fit.tile) % t, (fit.ox + b * fit.tile) % t)
             if new is not None and new.cost <= COARSEN_SLACK * fit.cost:
                 fit, improved = new, True
                 break
     return fit
 
 
-def _fit_tiles(native: np.ndarray, noise: float, cfg: GridConfig, size: int | None) -> _Fit | None:
+def _fit_tiles(nat: _Native, cfg: GridConfig, size: int | None) -> _Fit | None:
     """Best tile grid of a native image (``size`` fixed when given), or ``None``."""
-    planes = np.moveaxis(native, -1, 0).astype(np.int16)
-    code = _packed(native)
-    tol = PIXEL_TOL * noise
-    sizes = [size] if size else _size_candidates(native, cfg)
+    sizes = [size] if size else _size_candidates(nat.image, cfg)
     fits: dict[int, _Fit] = {}
     for t in sizes:
-        if min(native.shape[:2]) < 2 * t:
+        if min(nat.shape) < 2 * t:
             continue
         if 2 * t in fits:  # a half of a candidate: its phase, modulo the half
             oy, ox = fits[2 * t].oy % t, fits[2 * t].ox % t
         else:
-            oy, ox, _ = _phase(native, planes, code, tol, t)
-        if (fit := _fit_at(native, code, noise, t, oy, ox)) is not None:
+            oy, ox, _ = _phase(nat, t)
+        if (fit := _fit_at(nat, t, oy, ox)) is not None:
             fits[t] = fit
     # The phase map can be fooled by one-pixel tile borders that match the background (NES
     # blocks): for the ALIGNED_SIZES best sizes the frame-aligned phases compete on description
@@ -757,12 +818,12 @@ def _fit_tiles(native: np.ndarray, noise: float, cfg: GridConfig, size: int | No
     for t in sorted(fits, key=lambda t: fits[t].cost)[:ALIGNED_SIZES]:
         oy, ox = fits[t].oy, fits[t].ox
         for o in [o for o in dict.fromkeys([(0, 0), (oy, 0), (0, ox)]) if o != (oy, ox)]:
-            if (f := _fit_at(native, code, noise, t, *o)) is not None and f.cost < fits[t].cost:
+            if (f := _fit_at(nat, t, *o)) is not None and f.cost < fits[t].cost:
                 fits[t] = f
     if not fits:
         return None
     best = min(fits.values(), key=lambda f: f.cost)
-    return best if size else _coarsen(native, code, noise, best, cfg.max_tile)
+    return best if size else _coarsen(nat, best, cfg.max_tile)
 
 
 @dataclass(frozen=True)
@@ -773,7 +834,7 @@ class _Evidence:
     repeats: float  # share of its non-flat tiles that are copies of another one
 
 
-def _evidence(native: np.ndarray, code: np.ndarray, noise: float, fit: _Fit) -> _Evidence:
+def _evidence(nat: _Native, fit: _Fit) -> _Evidence:
     """Evidence for a grid: how many tiles' worth of description (bits over ``tile**2 *
     BITS_PER_PIXEL``) the fitted grid saves over (a) the phase shifted by half a tile along one
     axis, the smaller of the two axes, and (b) the sizes ``tile - 1`` and ``tile + 1`` at the same
@@ -788,10 +849,10 @@ def _evidence(native: np.ndarray, code: np.ndarray, noise: float, fit: _Fit) -> 
         return 0.0 if len(costs) < len(others) else min(costs) - fit.cost
 
     half = [
-        _fit_at(native, code, noise, t, (fit.oy + dy) % t, (fit.ox + dx) % t)
+        _fit_at(nat, t, (fit.oy + dy) % t, (fit.ox + dx) % t)
         for dy, dx in ((t // 2, 0), (0, t // 2))
     ]
-    off = [_fit_at(native, code, noise, s, fit.oy % s, fit.ox % s) for s in (t - 1, t + 1)]
+    off = [_fit_at(nat, s, fit.oy % s, fit.ox % s) for s in (t - 1, t + 1)]
     return _Evidence(saved(half) * n, saved(off) * n, n, fit.repeats / max(fit.nonuniform, 1))
 
 
@@ -853,9 +914,9 @@ def detect(
     :func:`wnet_seg.grid_scale.ranked`) leads to no tile grid, the other readings (the other
     accepted factors, then 1x when the first one is lossy; at most ``MAX_READINGS``) are fitted
     too and the most confident grid wins. Big uniform areas under JPEG pass large factors; a
-    grid at 1x is still a right grid in input pixels when the upscale was real. A lossy 2x is read at 1x too when 1x gives
-    the same grid: JPEG's quantisation removes most of a 1x frame's period-2 detail, which makes
-    it fit a 2x upscale. Returns a :class:`FrameGrid`.
+    grid at 1x is still a right grid in input pixels when the upscale was real. A lossy 2x is
+    read at 1x too when 1x gives the same grid: JPEG's quantisation removes most of a 1x frame's
+    period-2 detail, which makes it fit a 2x upscale. Returns a :class:`FrameGrid`.
     """
     cfg = config or GridConfig()
     rgb = _check_rgb(rgb)
@@ -893,17 +954,18 @@ def _with_tiles(rgb, reading: tuple[FrameGrid, bool], cfg: GridConfig, size, wan
 
 
 def _tile_grid(native, grid: FrameGrid, cfg: GridConfig, size: int | None, forced: bool):
-    fit = _fit_tiles(native, grid.noise, cfg, size)
+    nat = _Native.of(native, grid.noise)
+    fit = _fit_tiles(nat, cfg, size)
     if fit is None:
         return grid
     bands: tuple[tuple[str, int, int], ...] = ()
-    scored, scored_fit = native, fit  # the evidence is weighed where the grid was fitted
+    scored, scored_fit = nat, fit  # the evidence is weighed where the grid was fitted
     if cfg.bands:
         bands = _find_bands(fit, native.shape[:2])
         if bands:
             inner = _replace(grid, bands=bands).region()
-            sub = native[inner]
-            refit = _fit_tiles(sub, grid.noise, cfg, fit.tile)
+            sub = _Native.of(native[inner], grid.noise)
+            refit = _fit_tiles(sub, cfg, fit.tile)
             if refit is not None:
                 scored, scored_fit = sub, refit
                 fit = _Fit(
@@ -911,7 +973,7 @@ def _tile_grid(native, grid: FrameGrid, cfg: GridConfig, size: int | None, force
                     (refit.ox + inner[1].start) % refit.tile, refit.cost, refit.repeats,
                     refit.nonuniform, refit.ids, refit.uniform,
                 )  # fmt: skip
-    conf = _confidence(_evidence(scored, _packed(scored), grid.noise, scored_fit))
+    conf = _confidence(_evidence(scored, scored_fit))
     if conf < cfg.min_confidence and not forced:
         return _replace(grid, confidence=conf, candidate=fit.tile)
     return _replace(
