@@ -40,3 +40,26 @@ def test_run_scores_right_grids_and_false_grids():
     assert result["frames"] == 2 and result["right"] == 1.0 and result["phase_right"] == 1.0
     noise = bench.noise(2, bench.DEV_SEED)
     assert bench.run(noise, "clean", one_game=False)["false_grid"] == 0.0
+
+
+def test_a_fallback_lossy_2x_reading_is_read_at_1x():
+    """A sparse map under JPEG (validation frame): the first scale reading (6x, from the black
+    area) gives no grid, the fallback 2x reading claims half the tile, and 1x gives the whole
+    tile: the frame is read at 1x, as a first lossy 2x reading would be."""
+    from wnet_seg import grid as grid_mod
+    from wnet_seg.data.degrade import parse_degradation
+
+    bench = _script()
+    frame = bench.synthetic("sparse", 6, bench.DEV_SEED)[5]
+    rgb = parse_degradation("jpeg:85")(frame.rgb)[0]
+    cfg = grid_mod.GridConfig()
+    palette = grid_mod.grid_scale.exact_palette(rgb)
+    readings = grid_mod._scale_grids(rgb, cfg, None, palette)
+    first = grid_mod._with_tiles(rgb, readings[0], cfg, None, True, palette)
+    assert readings[0][1] and first.tile is None  # a lossy first reading without a grid
+    two = next(r for r in readings if r[0].scale == 2.0)
+    assert grid_mod._with_tiles(rgb, two, cfg, None, True, palette).tile == frame.tile // 2
+    g = grid_mod.detect(rgb)
+    assert (g.scale, g.tile) == (1.0, frame.tile)
+    for a, b in zip(g.offset, frame.offset, strict=True):
+        assert min((a - b) % g.tile, (b - a) % g.tile) <= 1

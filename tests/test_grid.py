@@ -354,3 +354,22 @@ def test_components_and_chunked_linkage_match_scipy(monkeypatch):
     monkeypatch.setattr(grid_mod, "PAIR_CHUNK", 7)
     assert grid_mod._single_linkage(rows, 6.0, 8.0).tolist() == whole.tolist()
     assert 1 < len(set(whole.tolist())) < len(rows)  # some rows grouped, not all
+
+
+def test_half_size_tile_fits_its_own_phase(monkeypatch):
+    """A half of a fitted size tries its own phase as well as the inherited one: a wrong phase
+    at 32 px must not push the 16 px grid off its phase."""
+    import wnet_seg.grid as grid_mod
+
+    frame, offset = crop(MAP, 5, 9, 128, 128, 16)
+    nat = grid_mod._Native.of(frame, 0.0)
+    real = grid_mod._phase
+
+    def wrong_at_32(n, tile):
+        oy, ox, s = real(n, tile)
+        return ((oy + 8) % tile, (ox + 8) % tile, s) if tile == 32 else (oy, ox, s)
+
+    monkeypatch.setattr(grid_mod, "_phase", wrong_at_32)
+    monkeypatch.setattr(grid_mod, "_size_candidates", lambda image, cfg: [32, 16])
+    fit = grid_mod._fit_tiles(nat, GridConfig(), None)
+    assert (fit.tile, (fit.oy, fit.ox)) == (16, offset)

@@ -806,12 +806,12 @@ def _fit_tiles(nat: _Native, cfg: GridConfig, size: int | None) -> _Fit | None:
     for t in sizes:
         if min(nat.shape) < 2 * t:
             continue
-        if 2 * t in fits:  # a half of a candidate: its phase, modulo the half
-            oy, ox = fits[2 * t].oy % t, fits[2 * t].ox % t
-        else:
-            oy, ox, _ = _phase(nat, t)
-        if (fit := _fit_at(nat, t, oy, ox)) is not None:
-            fits[t] = fit
+        phases = [_phase(nat, t)[:2]]
+        if 2 * t in fits:  # a half of a candidate: also its phase, modulo the half (cheaper wins)
+            phases.append((fits[2 * t].oy % t, fits[2 * t].ox % t))
+        tried = [f for o in dict.fromkeys(phases) if (f := _fit_at(nat, t, *o)) is not None]
+        if tried:
+            fits[t] = min(tried, key=lambda f: f.cost)
     # The phase map can be fooled by one-pixel tile borders that match the background (NES
     # blocks): for the ALIGNED_SIZES best sizes the frame-aligned phases compete on description
     # length too (frames are usually captured whole, the tile grid starting at the corner).
@@ -914,9 +914,10 @@ def detect(
     :func:`wnet_seg.grid_scale.ranked`) leads to no tile grid, the other readings (the other
     accepted factors, then 1x when the first one is lossy; at most ``MAX_READINGS``) are fitted
     too and the most confident grid wins. Big uniform areas under JPEG pass large factors; a
-    grid at 1x is still a right grid in input pixels when the upscale was real. A lossy 2x is
-    read at 1x too when 1x gives the same grid: JPEG's quantisation removes most of a 1x frame's
-    period-2 detail, which makes it fit a 2x upscale. Returns a :class:`FrameGrid`.
+    grid at 1x is still a right grid in input pixels when the upscale was real. A lossy 2x
+    (first or fallback reading) is read at 1x too when 1x gives the same grid: JPEG's
+    quantisation removes most of a 1x frame's period-2 detail, which makes it fit a 2x upscale.
+    Returns a :class:`FrameGrid`.
     """
     cfg = config or GridConfig()
     rgb = _check_rgb(rgb)
@@ -933,15 +934,26 @@ def detect(
     out = _with_tiles(rgb, (grid, lossy), cfg, size, want, palette)
     if not (want and prior is None and cfg.scale == "auto" and others):
         return out
+    native = None  # the 1x reading, once fitted
     if out.tile is None:
         tried = [_with_tiles(rgb, r, cfg, size, want, palette) for r in others]
         claimed = [g for g in tried if g.tile is not None]
-        return max(claimed, key=lambda g: g.confidence) if claimed else out
-    if lossy and grid.scale == 2.0:
-        native = _with_tiles(rgb, readings[-1], cfg, size, want, palette)
+        if not claimed:
+            return out
+        out = max(claimed, key=lambda g: g.confidence)
+        if lossy and readings[-1] in others:
+            native = tried[others.index(readings[-1])]
+    if out.scale == 2.0 and _lossy_reading(readings, out):
+        if native is None:
+            native = _with_tiles(rgb, readings[-1], cfg, size, want, palette)
         if native.tile is not None and native.tile == 2 * out.tile:
             return native
     return out
+
+
+def _lossy_reading(readings: list[tuple[FrameGrid, bool]], grid: FrameGrid) -> bool:
+    """Whether the scale reading ``grid`` came from is a lossy fit."""
+    return any(r.scale == grid.scale and r.kernel == grid.kernel and lossy for r, lossy in readings)
 
 
 def _with_tiles(rgb, reading: tuple[FrameGrid, bool], cfg: GridConfig, size, want, palette):
