@@ -373,3 +373,25 @@ def test_half_size_tile_fits_its_own_phase(monkeypatch):
     monkeypatch.setattr(grid_mod, "_size_candidates", lambda image, cfg: [32, 16])
     fit = grid_mod._fit_tiles(nat, GridConfig(), None)
     assert (fit.tile, (fit.oy, fit.ox)) == (16, offset)
+
+
+def test_box_sums_and_tridiagonal_solve_match_direct_references():
+    """Window sums (shifted adds for small windows, an integral image for big ones) against a
+    double loop; the normal-equation solve (LDL^T, pivoting fallback) against a dense solve."""
+    from wnet_seg.grid import _box_sums
+    from wnet_seg.grid_scale import solve_normal_tridiagonal
+
+    rng = np.random.default_rng(4)
+    m = rng.random((40, 53)) < 0.4
+    for t in (2, 8, 20, 21, 32):
+        want = np.array(
+            [[m[y : y + t, x : x + t].sum() for x in range(53 - t + 1)] for y in range(40 - t + 1)]
+        )
+        assert np.array_equal(_box_sums(m, t), want), t
+    n = 30
+    off = rng.uniform(-1, 1, n - 1)
+    rhs = rng.normal(size=(n, 4))
+    for diag in (rng.uniform(2.5, 4, n), rng.uniform(-1, 1, n)):  # SPD, then indefinite
+        dense = np.diag(diag) + np.diag(off, 1) + np.diag(off, -1)
+        want = np.linalg.solve(dense, rhs)
+        np.testing.assert_allclose(solve_normal_tridiagonal(diag, off, rhs), want, atol=1e-8)

@@ -48,7 +48,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.fft
-from scipy.linalg import lapack
 from scipy.sparse import csr_matrix
 
 from wnet_seg import grid_scale
@@ -310,7 +309,7 @@ def _deconvolve_axis(y: np.ndarray, scale: float, origin: float) -> np.ndarray:
     ata = (a.T @ a).tocsr()
     diag = ata.diagonal() + 1e-9
     off = ata.diagonal(1).copy()
-    return lapack.dgtsv(off, diag, off.copy(), np.asarray(a.T @ y))[3]
+    return grid_scale.solve_normal_tridiagonal(diag, off, np.asarray(a.T @ y))
 
 
 def from_native(labels: np.ndarray, grid: FrameGrid, out_hw: tuple[int, int]) -> np.ndarray:
@@ -533,7 +532,8 @@ def _smooth_step(noise: float) -> float:
     return max(SMOOTH_STEP * noise, SMOOTH_MIN)
 
 
-PAIR_CHUNK = 4096  # tile pairs compared at once (_single_linkage)
+PAIR_CHUNK = 4096  # tile pairs compared at once (_single_linkage) above GRAM_ROWS distinct tiles
+GRAM_ROWS = 2048  # up to this many: distances from one Gram matrix
 
 
 def _single_linkage(rows: np.ndarray, tol_rms: float, dc_tol: float) -> np.ndarray:
@@ -553,11 +553,16 @@ def _single_linkage(rows: np.ndarray, tol_rms: float, dc_tol: float) -> np.ndarr
     j = i + 1 + np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
     a, b = order[i], order[j]
     thr = tol_rms**2 * rows.shape[1]
-    close = np.empty(total, bool)
-    for s in range(0, total, PAIR_CHUNK):  # small temporaries: big ones cost page faults
-        d = p[a[s : s + PAIR_CHUNK]] - p[b[s : s + PAIR_CHUNK]]
-        d *= d
-        close[s : s + PAIR_CHUNK] = d.sum(1) <= thr
+    if n <= GRAM_ROWS:  # |pa - pb|^2 = |pa|^2 + |pb|^2 - 2 pa.pb from one Gram matrix (BLAS)
+        p64 = p.astype(np.float64)
+        sq = (p64 * p64).sum(1)
+        close = sq[a] + sq[b] - 2 * (p64 @ p64.T)[a, b] <= thr
+    else:
+        close = np.empty(total, bool)
+        for s in range(0, total, PAIR_CHUNK):  # small temporaries: big ones cost page faults
+            d = p[a[s : s + PAIR_CHUNK]] - p[b[s : s + PAIR_CHUNK]]
+            d *= d
+            close[s : s + PAIR_CHUNK] = d.sum(1) <= thr
     if not close.any():
         return np.arange(n)
     return _components(a[close], b[close], n)
@@ -684,7 +689,18 @@ def _peaks(lap: np.ndarray, lo: int, hi: int) -> list[int]:
 
 
 def _box_sums(m: np.ndarray, t: int) -> np.ndarray:
-    """Sums of ``m`` over every ``t x t`` window: ``(h - t + 1, w - t + 1)``."""
+    """Sums of ``m`` (bool) over every ``t x t`` window: ``(h - t + 1, w - t + 1)``. Small
+    windows add shifted copies (vectorised; a cumulative sum along rows is not), big ones use an
+    integral image."""
+    if t <= 20:
+        h, w = m.shape
+        rows = m[: h - t + 1].astype(np.int16)
+        for k in range(1, t):
+            rows += m[k : h - t + 1 + k]
+        out = rows[:, : w - t + 1].copy()
+        for k in range(1, t):
+            out += rows[:, k : w - t + 1 + k]
+        return out
     c = np.zeros((m.shape[0] + 1, m.shape[1] + 1), np.int32)
     c[1:, 1:] = m.cumsum(0, dtype=np.int32).cumsum(1, dtype=np.int32)
     return c[t:, t:] - c[:-t, t:] - c[t:, :-t] + c[:-t, :-t]

@@ -234,6 +234,19 @@ def _group_sum(v: np.ndarray, idx: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
+def solve_normal_tridiagonal(diag: np.ndarray, off: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """``x`` with ``T x = rhs`` for the symmetric positive definite tridiagonal ``T`` (``diag``,
+    ``off``) of regularised least-squares normal equations: LAPACK's LDL^T (``pttrf/pttrs``),
+    2-3x faster than a pivoting solve on many right-hand sides; that one if ``T`` is not
+    numerically positive definite."""
+    d, e, info = lapack.dpttrf(diag, off)
+    if info == 0:
+        x, info = lapack.dpttrs(d, e, rhs)
+        if info == 0:
+            return x
+    return lapack.dgtsv(off.copy(), diag, off.copy(), rhs)[3]
+
+
 def linear_solve(z: np.ndarray, scales, origins) -> tuple[np.ndarray, tuple]:
     """Least-squares native signals whose linear upscale best matches ``z`` (K, L), for every
     hypothesis row at once (one block-diagonal tridiagonal system). Returns the native values
@@ -247,7 +260,7 @@ def linear_solve(z: np.ndarray, scales, origins) -> tuple[np.ndarray, tuple]:
     off = np.bincount(g0, w0 * w1, total)[: total - 1]  # zero across hypothesis blocks
     zz = np.tile(z, (1, len(n)))
     rhs = (_group_sum(zz * w0, g0, total) + _group_sum(zz * w1, g1, total)).T.copy()
-    return lapack.dgtsv(off.copy(), diag, off.copy(), rhs)[3], (g0, g1, w0, w1, n)
+    return solve_normal_tridiagonal(diag, off, rhs), (g0, g1, w0, w1, n)
 
 
 def linear_residuals(z: np.ndarray, scales, origins) -> np.ndarray:
