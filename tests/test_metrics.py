@@ -249,3 +249,21 @@ def test_rejects_non_label_maps():
         hungarian_miou(np.zeros((4, 4), np.float32), halves())
     with pytest.raises(ValueError, match="2-D"):
         hungarian_miou(np.zeros((4, 4, 3), np.int32), halves())
+
+
+def test_many_to_one_ceiling_of_the_research_script():
+    """scripts/research/per_pixel_ceiling.py: a split class merges back to 1.0, two merged
+    classes stay below it (a ceiling that only merges cannot undo a mix)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "research" / "per_pixel_ceiling.py"
+    spec = importlib.util.spec_from_file_location("per_pixel_ceiling", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    gt = np.repeat(np.array([[0, 0, 1, 1]], np.uint8), 4, 0)
+    split = np.repeat(np.array([[0, 2, 1, 1]], np.uint8), 4, 0)
+    assert module.many_to_one_miou(split, gt) == 1.0
+    assert hungarian_miou(split, gt) < 1.0
+    mixed = np.zeros_like(gt)
+    assert module.many_to_one_miou(mixed, gt) == pytest.approx(0.25)
