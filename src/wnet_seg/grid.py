@@ -386,7 +386,7 @@ def _projection(n: int, dims: int = 32) -> np.ndarray:
 def _exact_ids(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(first index, id of every row, count) of the distinct rows of ``rows`` (N, D) ints, by a
     random 64-bit wrapping polynomial hash (a collision among 10**4 rows: ~1e-11)."""
-    keys = (rows.astype(np.uint64, copy=False) * _hash_weights(rows.shape[1])[0]).sum(1)
+    keys = rows.astype(np.uint64, copy=False) @ _hash_weights(rows.shape[1])[0]  # wraps mod 2**64
     _, first, inv, cnt = np.unique(keys, return_index=True, return_inverse=True, return_counts=True)
     return first, inv.reshape(-1), cnt
 
