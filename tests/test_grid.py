@@ -335,7 +335,7 @@ def test_tile_steps_match_a_direct_reference():
 
 def test_components_and_chunked_linkage_match_scipy(monkeypatch):
     """Connected components as scipy numbers them (by smallest node), and single linkage gives
-    the same groups whatever the pair chunk."""
+    the same groups from the Gram matrix and from pairs compared in chunks."""
     from scipy.sparse import csr_matrix
     from scipy.sparse.csgraph import connected_components
 
@@ -351,6 +351,7 @@ def test_components_and_chunked_linkage_match_scipy(monkeypatch):
     base = rng.integers(0, 256, (40, 48)).astype(np.float32)
     rows = np.concatenate([base + rng.normal(0, 3, base.shape) for _ in range(6)])
     whole = grid_mod._single_linkage(rows, 6.0, 8.0)
+    monkeypatch.setattr(grid_mod, "GRAM_ROWS", 0)  # the chunked pairs path
     monkeypatch.setattr(grid_mod, "PAIR_CHUNK", 7)
     assert grid_mod._single_linkage(rows, 6.0, 8.0).tolist() == whole.tolist()
     assert 1 < len(set(whole.tolist())) < len(rows)  # some rows grouped, not all

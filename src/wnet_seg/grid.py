@@ -442,7 +442,7 @@ def _whole_tiles(image: np.ndarray, tile: int, oy: int, ox: int) -> tuple[np.nda
 @dataclass(frozen=True)
 class _Native:
     """A native image with what every grid fit reads, computed once per image (a frame's
-    detection fits ~15 grids to it): packed colours and each pixel's largest step to its lower
+    detection fits ~20 grids to it): packed colours and each pixel's largest step to its lower
     and right neighbours."""
 
     image: np.ndarray  # (H, W, 3) uint8
@@ -950,26 +950,22 @@ def detect(
     out = _with_tiles(rgb, (grid, lossy), cfg, size, want, palette)
     if not (want and prior is None and cfg.scale == "auto" and others):
         return out
-    native = None  # the 1x reading, once fitted
+    out_lossy, native = lossy, None  # native: the 1x reading's grid, once fitted
     if out.tile is None:
         tried = [_with_tiles(rgb, r, cfg, size, want, palette) for r in others]
-        claimed = [g for g in tried if g.tile is not None]
+        claimed = [i for i, g in enumerate(tried) if g.tile is not None]
         if not claimed:
             return out
-        out = max(claimed, key=lambda g: g.confidence)
-        if lossy and readings[-1] in others:
-            native = tried[others.index(readings[-1])]
-    if out.scale == 2.0 and _lossy_reading(readings, out):
+        best = max(claimed, key=lambda i: tried[i].confidence)
+        out, out_lossy = tried[best], others[best][1]
+        if lossy:  # the 1x reading was fitted last
+            native = tried[-1]
+    if out_lossy and out.scale == 2.0:
         if native is None:
             native = _with_tiles(rgb, readings[-1], cfg, size, want, palette)
         if native.tile is not None and native.tile == 2 * out.tile:
             return native
     return out
-
-
-def _lossy_reading(readings: list[tuple[FrameGrid, bool]], grid: FrameGrid) -> bool:
-    """Whether the scale reading ``grid`` came from is a lossy fit."""
-    return any(r.scale == grid.scale and r.kernel == grid.kernel and lossy for r, lossy in readings)
 
 
 def _with_tiles(rgb, reading: tuple[FrameGrid, bool], cfg: GridConfig, size, want, palette):
