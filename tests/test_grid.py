@@ -122,6 +122,38 @@ def test_large_uniform_area_with_dotted_floor_gives_16_not_4_or_8():
         assert (g.scale, g.tile, g.offset) == (1.0, 16, offset), condition
 
 
+def dotted_rooms(t: int, seed: int = 3) -> tuple[np.ndarray, tuple[int, int]]:
+    """Two rooms of a floor with a dot every 4 px, walled by wall variants, on a black area:
+    ``t`` px tiles, cropped off the grid (frame, offset of the first whole tile)."""
+    rng = np.random.default_rng(seed)
+    palette = rng.integers(0, 256, (8, 3)).astype(np.uint8)
+    floor = np.empty((t, t, 3), np.uint8)
+    floor[:] = palette[0]
+    floor[2::4, 2::4] = palette[1]
+    walls = [pixel_tile(rng, t, palette[[2, 3, 4, 5]]) for _ in range(6)]
+    tiles = np.stack([np.zeros((t, t, 3), np.uint8), floor, *walls])
+    layout = np.zeros((18, 20), np.int64)
+    for r0, c0, r1, c1 in ((1, 1, 8, 9), (9, 10, 17, 19)):
+        layout[r0:r1, c0:c1] = 2 + rng.integers(0, 6, (r1 - r0, c1 - c0))
+        layout[r0 + 1 : r1 - 1, c0 + 1 : c1 - 1] = 1
+    big, _, _ = tile_map(18, 20, t=t, tiles=tiles, layout=layout)
+    return crop(big, 5, 7, 18 * t - 12, 20 * t - 12, t)
+
+
+def test_dotted_12px_floor_is_three_times_its_dot_period(monkeypatch):
+    """The dot period's multiples all peak; when 8 (twice the period) is the best candidate,
+    3/2 of it (12, three periods) is fitted too and wins on description length."""
+    import wnet_seg.grid as grid_mod
+
+    frame, offset = dotted_rooms(12)
+    nat = grid_mod._Native.of(frame, 0.0)
+    monkeypatch.setattr(grid_mod, "_size_candidates", lambda image, cfg: [8])
+    fit = grid_mod._fit_tiles(nat, GridConfig(), None)
+    assert (fit.tile, (fit.oy, fit.ox)) == (12, offset)
+    monkeypatch.setattr(grid_mod, "THREE_HALVES", False)
+    assert grid_mod._fit_tiles(nat, GridConfig(), None).tile != 12  # the path under test
+
+
 def test_hud_band_is_found_and_left_out():
     frame, offset = crop(MAP, 0, 3, 160, 160, 16)
     hud = np.zeros((21, 160, 3), np.uint8)

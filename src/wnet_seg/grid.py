@@ -94,6 +94,7 @@ COARSEN_SLACK = 3.3
 # Best sizes whose frame-aligned phases are fitted too (_fit_tiles). Val (summed right-share of
 # the 50 game/synthetic cells): 0 -> 4834, 1 -> 4838, 2 -> 4834 with ~2 fits more per frame.
 ALIGNED_SIZES = 1
+THREE_HALVES = True  # also fit 3/2 of the best size (see _fit_tiles)
 SIZE_CANDIDATES = 4  # tile sizes (autocorrelation peaks, not multiples of a stronger one) fitted
 # Confidence (_confidence) from two kinds of evidence, in tiles' worth of bits (_evidence): how
 # much the fitted grid saves over the phase shifted by half a tile (the weaker axis: PHASE_*) and
@@ -836,6 +837,15 @@ def _fit_tiles(nat: _Native, cfg: GridConfig, size: int | None) -> _Fit | None:
     if not fits:
         return None
     best = min(fits.values(), key=lambda f: f.cost)
+    if size is None and THREE_HALVES:
+        # A tile whose interior repeats with a period p (a dot every 4 px) gives autocorrelation
+        # peaks at every multiple of p, often with a dip at the tile itself: 2p wins, the tile
+        # may be 3p. _coarsen reaches 4p, 6p; 3p is fitted here and kept when cheaper.
+        t = best.tile * 3 // 2
+        if best.tile % 2 == 0 and t not in fits and t <= cfg.max_tile and min(nat.shape) >= 2 * t:
+            alt = _fit_at(nat, t, *_phase(nat, t))
+            if alt is not None and alt.cost < best.cost:
+                best = alt
     return best if size else _coarsen(nat, best, cfg.max_tile)
 
 
