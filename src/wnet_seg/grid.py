@@ -452,6 +452,7 @@ class _Native:
     noise: float
     code: np.ndarray  # (H, W) packed RGB (_packed), uint64 for hashing
     planes: np.ndarray  # (3, H, W) int16
+    planes8: np.ndarray  # (3, H, W) uint8
     steps: np.ndarray  # (2, H, W) uint8: max over channels of |down|, |right| step; 0 past the edge
 
     @classmethod
@@ -463,7 +464,7 @@ class _Native:
             out = steps[0, :-1] if axis == 0 else steps[1, :, :-1]
             np.maximum(np.maximum(d[0], d[1]), d[2], out=out)
         code = _packed(image).astype(np.uint64)
-        return cls(image, float(noise), code, p8.astype(np.int16), steps)
+        return cls(image, float(noise), code, p8.astype(np.int16), p8, steps)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -484,11 +485,24 @@ class _Native:
             np.maximum(r, right[:, k::t], out=r)
         return np.maximum(d.reshape(ny, nx, t).max(2), r.reshape(ny, t, nx).max(1)).reshape(-1)
 
-    def tile_means(self, tile: int, oy: int, ox: int, which: np.ndarray) -> np.ndarray:
-        """Mean colour ``(n, 3)`` float64 of the whole tiles where ``which`` (row-major) holds."""
-        if not which.any():
-            return np.zeros((0, 3))
-        return _whole_tiles(self.image, tile, oy, ox)[0][which].mean(1)
+    def gather(self, image: np.ndarray, tile: int, oy: int, ox: int, nx: int, which: np.ndarray):
+        """Whole tiles ``(n, tile * tile[, C])`` of ``image`` (this frame's ``image`` or ``code``)
+        at row-major tile indices ``which`` (``nx`` tiles a row), copying only those tiles."""
+        ny = (image.shape[0] - oy) // tile
+        crop = image[oy : oy + ny * tile, ox : ox + nx * tile]
+        view = crop.reshape(ny, tile, nx, tile, *image.shape[2:])  # a view: no copy
+        return view[which // nx, :, which % nx].reshape(len(which), tile * tile, *image.shape[2:])
+
+    def tile_stats(self, tile: int, oy: int, ox: int, ny: int, nx: int):
+        """Per whole tile (row-major) and channel: the spread ``max - min`` ``(N, 3)`` int16 and the
+        sum ``(N, 3)`` int64, reduced along the tile's rows in one strided pass, then per tile."""
+        a = self.planes8[:, oy : oy + ny * tile, ox : ox + nx * tile].reshape(3, ny, tile, -1)
+        starts = np.arange(0, nx * tile, tile)
+        hi = np.maximum.reduceat(a.max(2), starts, axis=2)
+        lo = np.minimum.reduceat(a.min(2), starts, axis=2)
+        total = np.add.reduceat(a.sum(2, dtype=np.int32), starts, axis=2)
+        spread = (hi.astype(np.int16) - lo).reshape(3, -1).T
+        return spread, total.reshape(3, -1).T.astype(np.int64)
 
 
 def _tile_ids(nat: _Native, tile: int, oy: int, ox: int) -> tuple[np.ndarray, np.ndarray, tuple]:
@@ -505,27 +519,27 @@ def _tile_ids(nat: _Native, tile: int, oy: int, ox: int) -> tuple[np.ndarray, np
         smooth = ~uniform & (steps <= SMOOTH_EXACT)
         key = nat.code[oy : oy + ny * tile : tile, ox : ox + nx * tile : tile].reshape(-1)
         key = key.astype(np.int64)
-        mean = np.rint(nat.tile_means(tile, oy, ox, smooth) / (2 * SMOOTH_EXACT))
-        mean = mean.astype(np.int64)
-        key[smooth] = -1 - ((mean[:, 0] << 16) | (mean[:, 1] << 8) | mean[:, 2])
+        if smooth.any():  # keyed by their mean colour
+            mean = nat.gather(nat.image, tile, oy, ox, nx, np.flatnonzero(smooth)).mean(1)
+            mean = np.rint(mean / (2 * SMOOTH_EXACT)).astype(np.int64)
+            key[smooth] = -1 - ((mean[:, 0] << 16) | (mean[:, 1] << 8) | mean[:, 2])
         uniform |= smooth  # flat: keyed by their colour, smooth ones by their mean colour
         colour = key[uniform, None]
     else:
         tol_px = PIXEL_TOL * nat.noise
-        tiles, _ = _whole_tiles(nat.image, tile, oy, ox)
-        planar = np.ascontiguousarray(tiles.transpose(0, 2, 1))  # (N, 3, t*t): fast reductions
-        spread = planar.max(2).astype(np.int16) - planar.min(2)
+        spread, total = nat.tile_stats(tile, oy, ox, ny, nx)
         uniform = (spread <= tol_px).all(1) | (steps <= _smooth_step(nat.noise))
-        colour = np.rint(planar[uniform].mean(2) / (2 * tol_px)).astype(np.int64)
+        colour = np.rint(total[uniform] / (tile * tile) / (2 * tol_px)).astype(np.int64)
     k = 0
     if uniform.any():
         ids[uniform] = _exact_ids(colour)[1]
         k = int(ids[uniform].max()) + 1
     if (~uniform).any():
-        codes, _ = _whole_tiles(nat.code, tile, oy, ox)
-        first, inv, _ = _exact_ids(codes[~uniform])
-        if nat.noise > 0 and len(first) > 1:  # `tiles`: the lossy branch above
-            rows = tiles[~uniform][first].reshape(len(first), -1).astype(np.float32)
+        rest = np.flatnonzero(~uniform)
+        first, inv, _ = _exact_ids(nat.gather(nat.code, tile, oy, ox, nx, rest))
+        if nat.noise > 0 and len(first) > 1:
+            rows = nat.gather(nat.image, tile, oy, ox, nx, rest[first])
+            rows = rows.reshape(len(first), -1).astype(np.float32)
             inv = _single_linkage(rows, TILE_TOL * nat.noise, DC_TOL * nat.noise)[inv]
         ids[~uniform] = k + inv
     return ids, uniform, (ny, nx)
@@ -691,21 +705,29 @@ def _peaks(lap: np.ndarray, lo: int, hi: int) -> list[int]:
 
 
 def _box_sums(m: np.ndarray, t: int) -> np.ndarray:
-    """Sums of ``m`` (bool) over every ``t x t`` window: ``(h - t + 1, w - t + 1)``. Small
-    windows add shifted copies (vectorised; a cumulative sum along rows is not), big ones use an
-    integral image."""
-    if t <= 20:
-        h, w = m.shape
-        rows = m[: h - t + 1].astype(np.int16)
-        for k in range(1, t):
-            rows += m[k : h - t + 1 + k]
-        out = rows[:, : w - t + 1].copy()
-        for k in range(1, t):
-            out += rows[:, k : w - t + 1 + k]
-        return out
-    c = np.zeros((m.shape[0] + 1, m.shape[1] + 1), np.int32)
-    c[1:, 1:] = m.cumsum(0, dtype=np.int32).cumsum(1, dtype=np.int32)
-    return c[t:, t:] - c[:-t, t:] - c[t:, :-t] + c[:-t, :-t]
+    """Sums of ``m`` (bool) over every ``t x t`` window: ``(h - t + 1, w - t + 1)`` int16 (t <= 181).
+    Along each axis, window sums of 1, 2, 4, ... entries by doubling, and the binary digits of
+    ``t`` added end to end: ~2 log2(t) array additions instead of 2 t, and exact."""
+    return _window_sums(_window_sums(m.astype(np.int16), t, 0), t, 1)
+
+
+def _window_sums(a: np.ndarray, t: int, axis: int) -> np.ndarray:
+    """Sums of ``t`` consecutive entries of ``a`` along ``axis`` (0 or 1): length ``n - t + 1``."""
+    n = a.shape[axis] - t + 1
+
+    def part(x: np.ndarray, start: int, length: int) -> np.ndarray:
+        return x[start : start + length] if axis == 0 else x[:, start : start + length]
+
+    out, at, w, sums = None, 0, 1, a  # sums: windows of w entries at every position
+    while True:
+        if t & w:
+            out = part(sums, at, n).copy() if out is None else out + part(sums, at, n)
+            at += w
+        if 2 * w > t:
+            return out
+        length = sums.shape[axis] - w
+        sums = part(sums, 0, length) + part(sums, w, length)
+        w *= 2
 
 
 def _phase(nat: _Native, tile: int) -> tuple[int, int]:
