@@ -237,6 +237,43 @@ def test_native_round_trip_and_exact_sizes():
     assert set(np.unique(labels[::3, ::3])) <= set(range(native.size // 3))
 
 
+def test_to_native_is_the_median_of_each_cell():
+    """The nearest-upscale path (a lossless frame takes one member per cell, others the median)
+    against a per-cell loop over the pixels whose centre falls inside the cell (not on its
+    boundary: resizers assign those either way)."""
+
+    def members(n: int, scale: float, origin: float) -> tuple[np.ndarray, np.ndarray]:
+        u = (np.arange(n) + 0.5 - origin) / scale
+        return np.floor(u), np.abs(u - np.rint(u)) * scale < 1e-6
+
+    frame, _ = crop(MAP, 2, 2, 64, 80, 16)
+    for cond in ("nearest:3", "nearest:2.5"):
+        up = parse_degradation(cond)(frame)[0]
+        g = detect(up, GridConfig(scale=cond.split(":")[1], tile="off"))
+        assert np.array_equal(to_native(up, g), frame), cond
+        noisy = up.copy()
+        noisy[7, 11] += 40  # one pixel off: no longer a lossless upscale, medians
+        noisy[30:33, 30:33] = rng_colours(9)  # a cell of 9 different colours (at 3x)
+        (ry, ty), (rx, tx) = (
+            members(up.shape[0], g.scale, g.origin[0]),
+            members(up.shape[1], g.scale, g.origin[1]),
+        )
+        got = to_native(noisy, g)
+        for y, x in np.ndindex(*g.native_hw):
+            cell = noisy[(ry == y) & ~ty][:, (rx == x) & ~tx].reshape(-1, 3)
+            if len(cell) % 2:  # an odd count: the median is unique
+                np.testing.assert_array_equal(got[y, x], np.median(cell, axis=0), (cond, y, x))
+            else:  # even: the median lies between the middle two values
+                s = np.sort(cell, axis=0)
+                assert (
+                    (s[len(cell) // 2 - 1] <= got[y, x]) & (got[y, x] <= s[len(cell) // 2])
+                ).all()
+
+
+def rng_colours(n: int) -> np.ndarray:
+    return np.random.default_rng(n).integers(0, 256, (3, 3, 3), dtype=np.uint8)
+
+
 def test_tile_keys_exact_and_tolerant():
     frame, layout, _ = tile_map(8, 8, seed=4)
     g = detect(frame)

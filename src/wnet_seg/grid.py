@@ -283,11 +283,23 @@ def to_native(rgb: np.ndarray, grid: FrameGrid) -> np.ndarray:
     rows = _cell_members(rgb.shape[0], grid.scale, grid.origin[0])
     cols = _cell_members(rgb.shape[1], grid.scale, grid.origin[1])
     my, mx = rows.shape[1], cols.shape[1]
+    first = rgb[rows[:, 0]][:, cols[:, 0]]  # one member of every cell
+    if _cells_uniform(rgb, first, grid):  # a lossless upscale: the median is that member
+        return first
     block = rgb[rows[:, :, None, None], cols[None, None, :, :]]  # (ny, my, nx, mx, 3)
     if my * mx == 1:
         return block[:, 0, :, 0].copy()
     block = block.transpose(0, 2, 4, 1, 3).reshape(len(rows), len(cols), 3, my * mx)
     return np.partition(block, (my * mx) // 2, axis=-1)[..., (my * mx) // 2]
+
+
+def _cells_uniform(rgb: np.ndarray, native: np.ndarray, grid: FrameGrid) -> bool:
+    """Whether every input pixel equals ``native`` at its cell (a lossless nearest upscale);
+    a band of rows is checked first, so lossy frames are turned down cheaply."""
+    band = min(rgb.shape[0], 4 * math.ceil(grid.scale))
+    if not np.array_equal(from_native(native, grid, (band, rgb.shape[1])), rgb[:band]):
+        return False
+    return np.array_equal(from_native(native, grid, rgb.shape[:2]), rgb)
 
 
 def _deconvolve(rgb: np.ndarray, scale: float, origin: tuple[float, float]) -> np.ndarray:
