@@ -283,9 +283,8 @@ def to_native(rgb: np.ndarray, grid: FrameGrid) -> np.ndarray:
     rows = _cell_members(rgb.shape[0], grid.scale, grid.origin[0])
     cols = _cell_members(rgb.shape[1], grid.scale, grid.origin[1])
     my, mx = rows.shape[1], cols.shape[1]
-    first = rgb[rows[:, 0]][:, cols[:, 0]]  # one member of every cell
-    if _cells_uniform(rgb, first, grid):  # a lossless upscale: the median is that member
-        return first
+    if _cells_uniform(rgb, grid, rows[:, 0], cols[:, 0]):  # lossless: the median is any member
+        return rgb[rows[:, 0]][:, cols[:, 0]]
     block = rgb[rows[:, :, None, None], cols[None, None, :, :]]  # (ny, my, nx, mx, 3)
     if my * mx == 1:
         return block[:, 0, :, 0].copy()
@@ -293,13 +292,18 @@ def to_native(rgb: np.ndarray, grid: FrameGrid) -> np.ndarray:
     return np.partition(block, (my * mx) // 2, axis=-1)[..., (my * mx) // 2]
 
 
-def _cells_uniform(rgb: np.ndarray, native: np.ndarray, grid: FrameGrid) -> bool:
-    """Whether every input pixel equals ``native`` at its cell (a lossless nearest upscale);
-    a band of rows is checked first, so lossy frames are turned down cheaply."""
-    band = min(rgb.shape[0], 4 * math.ceil(grid.scale))
-    if not np.array_equal(from_native(native, grid, (band, rgb.shape[1])), rgb[:band]):
+def _cells_uniform(rgb: np.ndarray, grid: FrameGrid, rows: np.ndarray, cols: np.ndarray) -> bool:
+    """Whether every input pixel equals the pixel ``(rows[cell y], cols[cell x])`` of its cell (a
+    lossless nearest upscale): each input row against its cell's row, then, within those rows,
+    each column against its cell's column. The first rows go first: a lossy frame fails there."""
+    h, w = rgb.shape[:2]
+    rep = rows[np.clip(_cell_index(h, grid.scale, grid.origin[0]), 0, len(rows) - 1)]
+    band = min(h, 4 * math.ceil(grid.scale))
+    if not (np.array_equal(rgb[rep[:band]], rgb[:band]) and np.array_equal(rgb[rep], rgb)):
         return False
-    return np.array_equal(from_native(native, grid, rgb.shape[:2]), rgb)
+    sub = rgb[rows]
+    rep = cols[np.clip(_cell_index(w, grid.scale, grid.origin[1]), 0, len(cols) - 1)]
+    return np.array_equal(sub[:, rep], sub)
 
 
 def _deconvolve(rgb: np.ndarray, scale: float, origin: tuple[float, float]) -> np.ndarray:
