@@ -218,6 +218,41 @@ def test_scrolling_frames_vote_on_size_and_refit_their_phase():
     assert vote([FrameGrid(), FrameGrid()]) is None
 
 
+def line_room(seed: int, n: int = 9) -> np.ndarray:
+    """A MiniGrid-like room: a floor of 32 px tiles with one-pixel lines on their top and left
+    edges, objects filling some tiles' interiors. The phase one pixel off each axis describes it
+    as well (the lines then lie on the tiles' far edges): only the frame's corner tells them apart."""
+    rng = np.random.default_rng(seed)
+    frame = line_floor(n, n)
+    palette = rng.integers(0, 256, (8, 3)).astype(np.uint8)
+    objects = [pixel_tile(rng, 31, palette[rng.choice(8, 4, replace=False)]) for _ in range(4)]
+    for _ in range(16):
+        i, j = rng.integers(0, n, 2)
+        frame[i * 32 + 1 : i * 32 + 32, j * 32 + 1 : j * 32 + 32] = objects[rng.integers(0, 4)]
+    return frame
+
+
+def test_vote_carries_the_most_common_phase():
+    grids = [FrameGrid(tile=16, offset=o, confidence=0.9, candidate=16) for o in
+             [(3, 5), (0, 1), (0, 1), (7, 2)]]  # fmt: skip
+    assert vote(grids).offset == (0, 1)
+
+
+def test_refit_keeps_the_folder_phase_where_the_frame_cannot_tell():
+    """Under JPEG, a frame whose phases (0, 0) and (0, 1) fit about equally keeps the folder's;
+    a frame scrolled by (5, 9) px still gets its own phase, not the folder's."""
+    room = line_room(1)
+    frame = parse_degradation("jpeg:85")(room[:256, :256].copy())[0]
+    alone = detect(frame)
+    assert (alone.tile, alone.offset) == (32, (0, 0))
+    for phase in ((0, 0), (0, 1)):
+        folder = FrameGrid(tile=32, offset=phase, confidence=0.9, candidate=32)
+        assert refit(frame, folder).offset == phase
+    scrolled = parse_degradation("jpeg:85")(room[5:261, 9:265].copy())[0]
+    folder = FrameGrid(tile=32, offset=(0, 0), confidence=0.9, candidate=32)
+    assert refit(scrolled, folder).offset in {(27, 23), (28, 24)}
+
+
 def test_native_round_trip_and_exact_sizes():
     frame, _ = crop(MAP, 2, 2, 128, 144, 16)
     up = parse_degradation("nearest:3")(frame)[0]

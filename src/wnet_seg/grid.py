@@ -34,8 +34,9 @@ any offset, under HUD bands, with sprites off the grid. :func:`detect` recovers 
    other accepted factors (and 1x, after a lossy fit) are fitted too, and the most confident
    grid wins.
 
-:func:`vote` fixes the scale and tile size shared by the frames of one folder; :func:`refit` then
-fits each frame's own phase (scrolling) under that prior. :func:`tile_keys` gives every whole tile
+:func:`vote` fixes the scale and tile size shared by the frames of one folder, with their most
+common tile phase; :func:`refit` then fits each frame's own phase (scrolling) under that prior,
+keeping the folder's where the frame cannot tell (``PRIOR_PHASE_SLACK``). :func:`tile_keys` gives every whole tile
 an id, tolerant to the frame's noise (exact for exact frames). Labels go back to the input's exact
 size with :func:`from_native` (nearest neighbour, never blurred).
 """
@@ -54,6 +55,13 @@ from wnet_seg import grid_scale
 
 # --- Constants, measured on train data only: synthetic maps of scripts/benchmark_grid.py with
 # seeds < 1000 and Crafter train worlds (seeds < 100000), under the benchmark's conditions. ---
+
+# A folder's voted tile phase (``refit``) is kept unless the frame's own best phase describes it
+# in less than 1 / PRIOR_PHASE_SLACK of the bits: one-pixel lines on a tile's border (a MiniGrid
+# floor) fit the phase one pixel off as well, and JPEG noise can tip a frame to it. Chosen on
+# validation (docs/experiments.md): 1.1 fixes MiniGrid only, 1.2-1.6 also a Craftax-Classic
+# frame; 2.5 breaks the phase of scrolled crops.
+PRIOR_PHASE_SLACK = 1.2
 
 # Noise level (grey levels) of native images, which sets every tolerance (noise_level): 0 for
 # exact ones, NOISE_FLOOR for clean deconvolved bilinear upscales (rounding), LOSSY_NOISE for the
@@ -851,8 +859,12 @@ def _coarsen(nat: _Native, fit: _Fit, max_tile: int) -> _Fit:
     return fit
 
 
-def _fit_tiles(nat: _Native, cfg: GridConfig, size: int | None) -> _Fit | None:
-    """Best tile grid of a native image (``size`` fixed when given), or ``None``."""
+def _fit_tiles(
+    nat: _Native, cfg: GridConfig, size: int | None, phase: tuple[int, int] | None = None
+) -> _Fit | None:
+    """Best tile grid of a native image (``size`` fixed when given), or ``None``. With a fixed
+    size, a folder's voted ``phase`` is kept unless the frame's own best phase costs less than
+    ``1 / PRIOR_PHASE_SLACK`` of it."""
     sizes = [size] if size else _size_candidates(nat.image, cfg)
     fits: dict[int, _Fit] = {}
     for t in sizes:
@@ -874,6 +886,12 @@ def _fit_tiles(nat: _Native, cfg: GridConfig, size: int | None) -> _Fit | None:
                 fits[t] = f
     if not fits:
         return None
+    if size and phase is not None and size in fits:
+        own, shared = fits[size], (phase[0] % size, phase[1] % size)
+        if (own.oy, own.ox) != shared:
+            f = _fit_at(nat, size, *shared)
+            if f is not None and f.cost <= PRIOR_PHASE_SLACK * own.cost:
+                fits[size] = f
     best = min(fits.values(), key=lambda f: f.cost)
     if size is None and THREE_HALVES:
         # A tile whose interior repeats with a period p (a dot every 4 px) gives autocorrelation
@@ -992,7 +1010,8 @@ def detect(
     (grid, lossy), others = readings[0], readings[1:-1][: MAX_READINGS - 2]
     if lossy:  # a lossless upscale's 1x reading only adds its cells' pattern (a gradient's steps)
         others += readings[-1:]
-    out = _with_tiles(rgb, (grid, lossy), cfg, size, want, palette)
+    phase = None if prior is None or prior.tile is None else prior.offset
+    out = _with_tiles(rgb, (grid, lossy), cfg, size, want, palette, phase)
     if not (want and prior is None and cfg.scale == "auto" and others):
         return out
     out_lossy, native = lossy, None  # native: the 1x reading's grid, once fitted
@@ -1013,18 +1032,24 @@ def detect(
     return out
 
 
-def _with_tiles(rgb, reading: tuple[FrameGrid, bool], cfg: GridConfig, size, want, palette):
+def _with_tiles(
+    rgb, reading: tuple[FrameGrid, bool], cfg: GridConfig, size, want, palette, phase=None
+):
     """A scale reading ``(grid, lossy fit)`` with its noise level (:func:`noise_level`) and,
-    when ``want``, its tile layer."""
+    when ``want``, its tile layer (``phase``: a folder's voted tile phase, see :func:`_fit_tiles`)."""
     grid, lossy = reading
     native = to_native(rgb, grid)
     grid = _replace(grid, noise=noise_level(grid.kernel, palette, lossy))
-    return _tile_grid(native, grid, cfg, size, forced=size is not None) if want else grid
+    if not want:
+        return grid
+    return _tile_grid(native, grid, cfg, size, forced=size is not None, phase=phase)
 
 
-def _tile_grid(native, grid: FrameGrid, cfg: GridConfig, size: int | None, forced: bool):
+def _tile_grid(
+    native, grid: FrameGrid, cfg: GridConfig, size: int | None, forced: bool, phase=None
+):
     nat = _Native.of(native, grid.noise)
-    fit = _fit_tiles(nat, cfg, size)
+    fit = _fit_tiles(nat, cfg, size, phase)
     if fit is None:
         return grid
     bands: tuple[tuple[str, int, int], ...] = ()
@@ -1034,7 +1059,15 @@ def _tile_grid(native, grid: FrameGrid, cfg: GridConfig, size: int | None, force
         if bands:
             inner = _replace(grid, bands=bands).region()
             sub = _Native.of(native[inner], grid.noise)
-            refit = _fit_tiles(sub, cfg, fit.tile)
+            inner_phase = (
+                None
+                if phase is None
+                else (
+                    (phase[0] - inner[0].start) % fit.tile,
+                    (phase[1] - inner[1].start) % fit.tile,
+                )
+            )
+            refit = _fit_tiles(sub, cfg, fit.tile, inner_phase)
             if refit is not None:
                 scored, scored_fit = sub, refit
                 fit = _Fit(
@@ -1096,8 +1129,9 @@ def vote(grids: list[FrameGrid], min_share: float = 0.5) -> FrameGrid | None:
     a frame showing too little alone still votes, with its low confidence). The most common
     proposal wins if at least ``min_share`` of the proposing frames make it and their summed
     confidence reaches ``VOTE_CONFIDENCE`` (photos propose scattered sizes with confidences near
-    0). Phases may differ per frame (scrolling): the result carries the first agreeing frame's;
-    :func:`refit` fits each frame's own. Its confidence is the agreeing frames' mean confidence
+    0). Phases may differ per frame (scrolling): the result carries the most common one among
+    the agreeing frames that claimed the size (the first on ties); :func:`refit` fits each
+    frame's own and keeps this one where the frame fits it about as well. Its confidence is the agreeing frames' mean confidence
     times their share."""
     proposing = [g for g in grids if g.candidate is not None]
     if not proposing:
@@ -1109,4 +1143,9 @@ def vote(grids: list[FrameGrid], min_share: float = 0.5) -> FrameGrid | None:
     if len(agree) < min_share * len(proposing) or total < VOTE_CONFIDENCE:
         return None
     conf = total / len(proposing)
-    return _replace(agree[0], tile=best[2], confidence=float(conf))
+    phases = [tuple(g.offset) for g in agree if g.tile == best[2]]
+    first = agree[0]
+    if phases:
+        common = max(dict.fromkeys(phases), key=phases.count)
+        first = next(g for g in agree if g.tile == best[2] and tuple(g.offset) == common)
+    return _replace(first, tile=best[2], confidence=float(conf))
