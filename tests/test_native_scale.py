@@ -105,3 +105,31 @@ def test_real_game_frame():
         grid = detect(cap, SCALE_ONLY)
         assert grid.scale == f
         np.testing.assert_array_equal(from_native(to_native(cap, grid), grid, cap.shape[:2]), cap)
+
+
+def test_nearest_fit_with_a_residual_is_not_lossless():
+    """A nearest upscale copies pixels, so its fit of a clean frame is exact; a nearest fit that
+    leaves a residual (a 1x frame of 1-px lines that a 4/3 upscale nearly reproduces) is not
+    lossless, which on an exact-palette frame means native. Bilinear keeps its rounding margin."""
+    from wnet_seg.grid_scale import LOSSLESS_RESIDUAL, Hypothesis, decide, lossless
+
+    def fits(kernel: str, residual: float) -> list[Hypothesis]:
+        return [Hypothesis(4 / 3, kernel, 0.0, residual, 5 * residual + 1.0)]
+
+    assert lossless(*fits("nearest", 1e-10)) and not lossless(*fits("nearest", 0.4))
+    assert lossless(*fits("linear", 0.4)) and not lossless(*fits("linear", LOSSLESS_RESIDUAL + 1))
+    assert decide(fits("nearest", 0.4), fits("nearest", 0.4), palette=True) == []
+    assert decide(fits("nearest", 0.0), fits("nearest", 0.0), palette=True)[0][0].scale == 4 / 3
+    assert decide(fits("linear", 0.4), fits("linear", 0.4), palette=True)[0][0].scale == 4 / 3
+
+
+def test_minigrid_frames_with_one_pixel_lines_are_native():
+    """Two MiniGrid frames (32 px tiles, 1-px grid lines, anti-aliased shapes) that a 4/3 nearest
+    upscale of 24 px tiles nearly reproduces (residual ~0.4): read at 1x, tile 32."""
+    pytest.importorskip("minigrid")
+    from wnet_seg.capture.minigrid import render_minigrid_frames
+
+    frames = list(render_minigrid_frames(6, seed=0, frames_per_episode=2))[4:]
+    for rgb, _, _ in frames:
+        grid = detect(rgb)
+        assert (grid.scale, grid.tile) == (1.0, 32)

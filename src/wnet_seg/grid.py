@@ -975,7 +975,7 @@ def _scale_grids(rgb: np.ndarray, cfg: GridConfig, prior: FrameGrid | None, pale
         nh = int(_cell_index(h, fy.scale, fy.origin)[-1]) + 1
         nw = int(_cell_index(w, fx.scale, fx.origin)[-1]) + 1
         grid = FrameGrid(fx.scale, fx.kernel, (fy.origin, fx.origin), (h, w), (nh, nw))
-        out.append((grid, max(fy.residual, fx.residual) > grid_scale.LOSSLESS_RESIDUAL))
+        out.append((grid, not grid_scale.lossless(fy, fx)))
     return out + [(FrameGrid(input_hw=(h, w), native_hw=(h, w)), False)]
 
 

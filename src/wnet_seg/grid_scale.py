@@ -49,6 +49,12 @@ RHO_MAX = 0.36
 # Residual per degree of freedom (grey levels^2) of a lossless fit: rounding only. Measured on
 # clean bilinear upscales (1.25-3x) of Crafter train and synthetic maps: <= 1.04.
 LOSSLESS_RESIDUAL = 2.0
+# A nearest upscale copies pixels: its clean fits reproduce the frame exactly (residual <= 1e-9 on
+# nearest 1.25-3x upscales of every val family). Bilinear's rounding allowance above would pass
+# 1x frames of flat art with 1-px lines, which a 4/3 nearest upscale (cells of 1, 1 and 2 px)
+# nearly reproduces: 0.36-0.64 on clean MiniGrid val frames, 0.10-0.29 on JPEGs of mostly black
+# ones that pass the palette test.
+NEAREST_LOSSLESS = 0.05
 # Lossy frames: a hypothesis' residual may be at most this many times the smallest passing one.
 RESIDUAL_SPREAD = 2.0
 # Palette test (exact_palette): clean frames <= 0.002 of rare-colour pixels (Crafter, Craftax,
@@ -392,6 +398,13 @@ def exact_palette(rgb: np.ndarray) -> bool:
     return float((counts[bucket] <= 2).mean()) <= PALETTE_RARE_SHARE
 
 
+def lossless(*fits: Hypothesis) -> bool:
+    """Whether every fit reproduces its axis up to rounding: residual <= ``NEAREST_LOSSLESS``
+    for the nearest kernel, ``LOSSLESS_RESIDUAL`` for the linear one (deconvolution rounds)."""
+    limit = {"nearest": NEAREST_LOSSLESS, "linear": LOSSLESS_RESIDUAL}
+    return all(h.residual <= limit[h.kernel] for h in fits)
+
+
 def decide(
     hy: list[Hypothesis],
     hx: list[Hypothesis],
@@ -401,7 +414,7 @@ def decide(
     """The accepted ``(y, x)`` hypotheses, best first (see :func:`ranked`), from those whose (factor, kernel) passes both axes
     (``rho <= rho_max``):
 
-    1. lossless fits (residual <= ``LOSSLESS_RESIDUAL`` on both axes: a clean nearest or
+    1. lossless fits (:func:`lossless` on both axes: a clean nearest or
        bilinear upscale) when there are any;
     2. none when the frame has an exact palette (a clean frame that no upscale reproduces
        losslessly is native);
@@ -420,7 +433,7 @@ def decide(
         for h in hx
         if (h.scale, h.kernel) in by_key and max(h.rho, by_key[(h.scale, h.kernel)].rho) <= rho_max
     ]
-    ok = [v for v in passing if max(v[0].residual, v[1].residual) <= LOSSLESS_RESIDUAL]
+    ok = [v for v in passing if lossless(*v)]
     if not ok and passing and not palette:
         floor = [min(v[a].residual for v in passing) for a in (0, 1)]
         ok = [
