@@ -63,3 +63,19 @@ def test_a_fallback_lossy_2x_reading_is_read_at_1x():
     assert (g.scale, g.tile) == (1.0, frame.tile)
     for a, b in zip(g.offset, frame.offset, strict=True):
         assert min((a - b) % g.tile, (b - a) % g.tile) <= 1
+
+
+def test_a_sparse_map_keeps_the_confident_grid_coarsening_went_through():
+    """A sparse map (validation frame, clean): the 8 px fit coarsens to the 24 px tile, then to
+    48 px arrangements whose phase and size no longer tell; the 24 px grid is confident and is
+    the one claimed."""
+    from wnet_seg import grid as grid_mod
+
+    bench = _script()
+    frame = bench.synthetic("sparse", 21, bench.DEV_SEED)[20]
+    nat = grid_mod._Native.of(frame.rgb, 0.0)
+    chain = grid_mod._grid_fits(nat, grid_mod.GridConfig(), None)
+    assert [f.tile for f in chain][:2] == [48, 24]  # coarsest first
+    g = grid_mod.detect(frame.rgb)
+    assert (g.scale, g.tile, tuple(g.offset)) == (1.0, 24, tuple(frame.offset))
+    assert g.confidence >= grid_mod.MIN_CONFIDENCE

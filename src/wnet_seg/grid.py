@@ -835,10 +835,12 @@ def _arrangement_cost(fit: _Fit, m: int, a: int, b: int) -> tuple[float, float]:
     return arr_bits / raw, flat_bits / raw
 
 
-def _coarsen(nat: _Native, fit: _Fit, max_tile: int) -> _Fit:
+def _coarsen(nat: _Native, fit: _Fit, max_tile: int) -> list[_Fit]:
     """Replace the tile by ``m x m`` arrangements of it (m = 2, 3) while the arrangements
     describe the tile map in fewer bits and the coarser grid's own MDL cost is at most
-    ``COARSEN_SLACK`` times the finer one's (sparse maps make few, cheap arrangements)."""
+    ``COARSEN_SLACK`` times the finer one's (sparse maps make few, cheap arrangements).
+    Returns every grid of the way, coarsest first (``fit`` last)."""
+    chain = [fit]
     improved = True
     while improved:
         improved = False
@@ -855,16 +857,27 @@ def _coarsen(nat: _Native, fit: _Fit, max_tile: int) -> _Fit:
             new = _fit_at(nat, t, (fit.oy + a * fit.tile) % t, (fit.ox + b * fit.tile) % t)
             if new is not None and new.cost <= COARSEN_SLACK * fit.cost:
                 fit, improved = new, True
+                chain.insert(0, fit)
                 break
-    return fit
+    return chain
 
 
 def _fit_tiles(
     nat: _Native, cfg: GridConfig, size: int | None, phase: tuple[int, int] | None = None
 ) -> _Fit | None:
-    """Best tile grid of a native image (``size`` fixed when given), or ``None``. With a fixed
-    size, a folder's voted ``phase`` is kept unless the frame's own best phase costs less than
-    ``1 / PRIOR_PHASE_SLACK`` of it."""
+    """Best tile grid of a native image (``size`` fixed when given), or ``None``: the first of
+    :func:`_grid_fits`."""
+    fits = _grid_fits(nat, cfg, size, phase)
+    return fits[0] if fits else None
+
+
+def _grid_fits(
+    nat: _Native, cfg: GridConfig, size: int | None, phase: tuple[int, int] | None = None
+) -> list[_Fit]:
+    """Best tile grid of a native image (``size`` fixed when given): with an automatic size, the
+    coarsest grid :func:`_coarsen` reaches first, then the finer ones it went through; empty when
+    no grid fits. With a fixed size, a folder's voted ``phase`` is kept unless the frame's own
+    best phase costs less than ``1 / PRIOR_PHASE_SLACK`` of it."""
     sizes = [size] if size else _size_candidates(nat.image, cfg)
     fits: dict[int, _Fit] = {}
     for t in sizes:
@@ -885,7 +898,7 @@ def _fit_tiles(
             if (f := _fit_at(nat, t, *o)) is not None and f.cost < fits[t].cost:
                 fits[t] = f
     if not fits:
-        return None
+        return []
     if size and phase is not None and size in fits:
         own, shared = fits[size], (phase[0] % size, phase[1] % size)
         if (own.oy, own.ox) != shared:
@@ -902,7 +915,7 @@ def _fit_tiles(
             alt = _fit_at(nat, t, *_phase(nat, t))
             if alt is not None and alt.cost < best.cost:
                 best = alt
-    return best if size else _coarsen(nat, best, cfg.max_tile)
+    return [best] if size else _coarsen(nat, best, cfg.max_tile)
 
 
 @dataclass(frozen=True)
@@ -1048,10 +1061,22 @@ def _with_tiles(
 def _tile_grid(
     native, grid: FrameGrid, cfg: GridConfig, size: int | None, forced: bool, phase=None
 ):
+    """``grid`` with its tile layer: the coarsest fitted grid that is confident (see
+    :func:`_grid_fits`: a sparse map's few tiles may coarsen to arrangements that no longer tell
+    their phase, while the tile they are made of does), else the coarsest one, unclaimed."""
     nat = _Native.of(native, grid.noise)
-    fit = _fit_tiles(nat, cfg, size, phase)
-    if fit is None:
-        return grid
+    out = None
+    for fit in _grid_fits(nat, cfg, size, phase):
+        claim = _claim(native, nat, grid, cfg, fit, forced, phase)
+        if claim.tile is not None:
+            return claim
+        out = out or claim
+    return out or grid
+
+
+def _claim(native, nat: _Native, grid: FrameGrid, cfg: GridConfig, fit: _Fit, forced, phase):
+    """``grid`` with the tile layer ``fit`` (HUD bands found and left out, the grid refitted
+    inside them), claimed when confident or ``forced``."""
     bands: tuple[tuple[str, int, int], ...] = ()
     scored, scored_fit = nat, fit  # the evidence is weighed where the grid was fitted
     if cfg.bands:
