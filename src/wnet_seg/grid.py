@@ -1070,8 +1070,8 @@ def _tile_grid(
         claim = _claim(native, nat, grid, cfg, fit, forced, phase)
         if claim.tile is not None:
             return claim
-        out = out or claim
-    return out or grid
+        out = claim if out is None else out
+    return grid if out is None else out
 
 
 def _claim(native, nat: _Native, grid: FrameGrid, cfg: GridConfig, fit: _Fit, forced, phase):
