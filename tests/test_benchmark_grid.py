@@ -79,3 +79,25 @@ def test_a_sparse_map_keeps_the_confident_grid_coarsening_went_through():
     g = grid_mod.detect(frame.rgb)
     assert (g.scale, g.tile, tuple(g.offset)) == (1.0, 24, tuple(frame.offset))
     assert g.confidence >= grid_mod.MIN_CONFIDENCE
+
+
+def test_a_costlier_coarsening_is_taken_when_it_is_more_confident(monkeypatch):
+    """A sparse map (validation frame, bilinear x1.5 then JPEG 85): the 8 px fit's step to the
+    24 px tile costs more than ``COARSEN_SLACK`` times as much, so without the confidence-gated
+    step the 8 px grid is claimed; the 24 px grid is more confident and is taken."""
+    from wnet_seg import grid as grid_mod
+    from wnet_seg.data.degrade import parse_degradation
+
+    bench = _script()
+    frame = bench.synthetic("sparse", 14, bench.DEV_SEED)[13]
+    rgb = parse_degradation("bilinear:1.5+jpeg:85")(frame.rgb)[0]
+    g = grid_mod.detect(rgb)
+    assert (round(g.scale, 2), g.tile) == (1.5, frame.tile) and frame.tile == 24
+    nat = grid_mod._Native.of(grid_mod.to_native(rgb, g), g.noise)
+    fine = grid_mod._fit_tiles(nat, grid_mod.GridConfig(), 8)
+    coarse = grid_mod._fit_at(nat, 24, *g.offset)
+    ratio = coarse.cost / fine.cost
+    assert grid_mod.COARSEN_SLACK < ratio <= grid_mod.TENTATIVE_SLACK, ratio
+    assert grid_mod._more_confident(nat, coarse, fine)
+    monkeypatch.setattr(grid_mod, "TENTATIVE_SLACK", grid_mod.COARSEN_SLACK)
+    assert grid_mod.detect(rgb).tile == 8  # without the gated step

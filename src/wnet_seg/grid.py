@@ -99,6 +99,10 @@ BITS_PER_PIXEL = 6.0
 # with periodic or uniform parts, clean or JPEG 85) cost 1.1-2.8x; false ones (Crafter train
 # 16 -> 32: 5.6-8x, median 8.1) more.
 COARSEN_SLACK = 3.3
+# A step up to TENTATIVE_SLACK is taken only when the coarser grid is confident and more
+# confident than the finer one (_more_confident). Val: 3.3 (no such step) -> 4.0/4.5/6.0 sparse
+# bilinear+JPEG 88 -> 92 %, every other cell equal, no false grids.
+TENTATIVE_SLACK = 4.5
 # Best sizes whose frame-aligned phases are fitted too (_fit_tiles). Val (summed right-share of
 # the 50 game/synthetic cells): 0 -> 4834, 1 -> 4838, 2 -> 4834 with ~2 fits more per frame.
 ALIGNED_SIZES = 1
@@ -838,7 +842,9 @@ def _arrangement_cost(fit: _Fit, m: int, a: int, b: int) -> tuple[float, float]:
 def _coarsen(nat: _Native, fit: _Fit, max_tile: int) -> list[_Fit]:
     """Replace the tile by ``m x m`` arrangements of it (m = 2, 3) while the arrangements
     describe the tile map in fewer bits and the coarser grid's own MDL cost is at most
-    ``COARSEN_SLACK`` times the finer one's (sparse maps make few, cheap arrangements).
+    ``COARSEN_SLACK`` times the finer one's (sparse maps make few, cheap arrangements), or at
+    most ``TENTATIVE_SLACK`` times when the coarser grid is the more confident one (lossy
+    sparse maps: a true 8 -> 24 step measured 3.5-3.7x on JPEG frames).
     Returns every grid of the way, coarsest first (``fit`` last)."""
     chain = [fit]
     improved = True
@@ -855,11 +861,19 @@ def _coarsen(nat: _Native, fit: _Fit, max_tile: int) -> list[_Fit]:
                 continue
             t = fit.tile * m
             new = _fit_at(nat, t, (fit.oy + a * fit.tile) % t, (fit.ox + b * fit.tile) % t)
-            if new is not None and new.cost <= COARSEN_SLACK * fit.cost:
+            if new is None or new.cost > TENTATIVE_SLACK * fit.cost:
+                continue
+            if new.cost <= COARSEN_SLACK * fit.cost or _more_confident(nat, new, fit):
                 fit, improved = new, True
                 chain.insert(0, fit)
                 break
     return chain
+
+
+def _more_confident(nat: _Native, coarse: _Fit, fine: _Fit) -> bool:
+    """Whether ``coarse`` is a confident grid and more confident than ``fine``."""
+    c = _confidence(_evidence(nat, coarse))
+    return c >= MIN_CONFIDENCE and c > _confidence(_evidence(nat, fine))
 
 
 def _fit_tiles(
