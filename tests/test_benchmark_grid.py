@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "benchmark_grid.py"
 
@@ -101,3 +102,37 @@ def test_a_costlier_coarsening_is_taken_when_it_is_more_confident(monkeypatch):
     assert grid_mod._more_confident(nat, coarse, fine)
     monkeypatch.setattr(grid_mod, "TENTATIVE_SLACK", grid_mod.COARSEN_SLACK)
     assert grid_mod.detect(rgb).tile == 8  # without the gated step
+
+
+def test_a_lossy_fractional_nearest_reading_competes_with_1x():
+    """JPEG'd MiniGrid validation frames (1x, 32 px cells of flat colour with 1-px lines) fit a
+    1.25x nearest upscale about as well as JPEG lets a true one: the 1x reading's grid is more
+    confident and wins; read at 1.25x alone they give a 13 px grid."""
+    pytest.importorskip("minigrid")
+    from wnet_seg import grid as grid_mod
+    from wnet_seg.capture.minigrid import render_minigrid_frames
+    from wnet_seg.data.degrade import parse_degradation
+
+    frames = [f[0] for f in render_minigrid_frames(16, seed=100_000, size=256)][13:]
+    for rgb in (parse_degradation("jpeg:85")(f)[0] for f in frames):
+        g = grid_mod.detect(rgb)
+        assert (g.scale, g.tile) == (1.0, 32), (g.scale, g.tile)
+        forced = grid_mod.detect(rgb, grid_mod.GridConfig(scale=1.25))
+        assert forced.tile == 13 and forced.confidence < g.confidence
+
+
+def test_a_coarser_tile_takes_its_own_phase_when_much_cheaper(monkeypatch):
+    """A periodic-texture map (validation frame, JPEG 85; 32 px tiles whose 8 px texture starts
+    one pixel off the tile): the arrangements of the 8 px fit put the 16 and 32 px grids at the
+    texture's phase, which no confident grid follows, and the 8 px grid is claimed; the coarser
+    tiles' own phases cost far less and give the true tile size."""
+    from wnet_seg import grid as grid_mod
+    from wnet_seg.data.degrade import parse_degradation
+
+    bench = _script()
+    frame = bench.synthetic("periodic", 21, bench.DEV_SEED)[20]
+    rgb = parse_degradation("jpeg:85")(frame.rgb)[0]
+    g = grid_mod.detect(rgb)
+    assert (g.scale, g.tile) == (1.0, frame.tile) and frame.tile == 32
+    monkeypatch.setattr(grid_mod, "PRIOR_PHASE_SLACK", float("inf"))  # never the own phase
+    assert grid_mod.detect(rgb).tile == 8

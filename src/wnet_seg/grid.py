@@ -861,6 +861,14 @@ def _coarsen(nat: _Native, fit: _Fit, max_tile: int) -> list[_Fit]:
                 continue
             t = fit.tile * m
             new = _fit_at(nat, t, (fit.oy + a * fit.tile) % t, (fit.ox + b * fit.tile) % t)
+            # A periodic interior need not start where its tile does (a texture of 8 px in a
+            # 32 px tile, one pixel in): the coarser tile's own phase replaces the arrangements'
+            # when it costs less than 1 / PRIOR_PHASE_SLACK of it (near-ties keep the chain's).
+            own = _phase(nat, t)
+            if new is not None and own != (new.oy, new.ox):
+                alt = _fit_at(nat, t, *own)
+                if alt is not None and alt.cost * PRIOR_PHASE_SLACK < new.cost:
+                    new = alt
             if new is None or new.cost > TENTATIVE_SLACK * fit.cost:
                 continue
             if new.cost <= COARSEN_SLACK * fit.cost or _more_confident(nat, new, fit):
@@ -1042,6 +1050,12 @@ def detect(
     if not (want and prior is None and cfg.scale == "auto" and others):
         return out
     out_lossy, native = lossy, None  # native: the 1x reading's grid, once fitted
+    if out.tile is not None and lossy and _fractional_nearest(grid):
+        # JPEG'd 1x frames of flat art with 1-px lines (MiniGrid) fit a 1.25x or 1.5x nearest
+        # upscale about as well as JPEG lets a true one: the 1x reading competes on confidence.
+        native = _with_tiles(rgb, readings[-1], cfg, size, want, palette)
+        if native.tile is not None and native.confidence > out.confidence:
+            return native
     if out.tile is None:
         tried = [_with_tiles(rgb, r, cfg, size, want, palette) for r in others]
         claimed = [i for i, g in enumerate(tried) if g.tile is not None]
@@ -1057,6 +1071,11 @@ def detect(
         if native.tile is not None and native.tile == 2 * out.tile:
             return native
     return out
+
+
+def _fractional_nearest(grid: FrameGrid) -> bool:
+    """A nearest-neighbour upscale by a factor that is not a whole number."""
+    return grid.kernel == "nearest" and abs(grid.scale - round(grid.scale)) > 1e-6
 
 
 def _with_tiles(
