@@ -136,3 +136,16 @@ def test_a_coarser_tile_takes_its_own_phase_when_much_cheaper(monkeypatch):
     assert (g.scale, g.tile) == (1.0, frame.tile) and frame.tile == 32
     monkeypatch.setattr(grid_mod, "PRIOR_PHASE_SLACK", float("inf"))  # never the own phase
     assert grid_mod.detect(rgb).tile == 8
+
+
+def test_a_grid_on_size_evidence_alone_needs_more_confidence(monkeypatch):
+    """An atari-like validation frame (flat playfield, bands, a few sprites) passes the size test
+    by a hair and fails the phase test: no grid is claimed; with the plain threshold (0.5) it got
+    a false 16 px grid."""
+    from wnet_seg import grid as grid_mod
+
+    frame = _script().atari_like(116, 0)[115]
+    g = grid_mod.detect(frame.rgb)
+    assert frame.tile is None and g.tile is None and g.confidence < 0.5
+    monkeypatch.setattr(grid_mod, "SIZE_ONLY_CONFIDENCE", 0.5)  # no rescaling
+    assert grid_mod.detect(frame.rgb).tile == 16
