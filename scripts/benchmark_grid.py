@@ -522,19 +522,26 @@ def main() -> None:
         default="test",
         help="test: the report (written); val: frames for tuning the detector (print only)",
     )
+    ap.add_argument(
+        "--only",
+        default="",
+        help="families whose name starts with this (e.g. no-grid/); print only",
+    )
     ap.add_argument("--out", default=str(REPO / "docs" / "benchmark" / "grid"))
     args = ap.parse_args()
     before = machine()
     results = {}
     t0 = time.time()
     for fam, frames in families(args.frames, args.split):
+        if not fam.startswith(args.only):
+            continue
         one_game = fam == "crafter" or fam.startswith("game/")
         results[fam] = {c: run(frames, c, one_game) for c in CONDITIONS}
         print(f"{fam}: done ({time.time() - t0:.0f} s)", flush=True)
     after = machine()
     text = table(results) + "\n\nMissed targets:\n\n" + misses(results)
     print(text)
-    if args.no_write or args.split != "test":
+    if args.no_write or args.split != "test" or args.only:
         return
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -125,9 +125,9 @@ SIZE_TILES = 6.0
 SIZE_SHARE = 0.08
 REPEAT_SHARE = 0.35
 MIN_CONFIDENCE = 0.5
-# A grid that passes the size test but not the phase test (flat playfields with a few sprites:
-# Atari-like frames, 0.50-0.52 on 3 of 200 validation frames; true grids with a weak phase: 0.58
-# and up on the validation tables) needs this much before the phase test's failure: it maps to 0.5.
+# A grid that passes the size test but fails the phase test needs this confidence (rescaled to
+# 0.5 by _confidence) to be claimed. Validation: such false grids on flat Atari-like playfields
+# 0.50-0.52 (3 of 200 frames), such true grids 0.58 and up.
 SIZE_ONLY_CONFIDENCE = 0.55
 VOTE_CONFIDENCE = 2.0  # summed confidence of the agreeing frames that vote() needs
 BAND_SHARE = 0.6  # a tile row/column is HUD-like when this share of its tiles repeats nowhere
@@ -868,8 +868,7 @@ def _coarsen(nat: _Native, fit: _Fit, max_tile: int) -> list[_Fit]:
             # A periodic interior need not start where its tile does (a texture of 8 px in a
             # 32 px tile, one pixel in): the coarser tile's own phase replaces the arrangements'
             # when it costs less than 1 / PRIOR_PHASE_SLACK of it (near-ties keep the chain's).
-            own = _phase(nat, t)
-            if new is not None and own != (new.oy, new.ox):
+            if new is not None and (own := _phase(nat, t)) != (new.oy, new.ox):
                 alt = _fit_at(nat, t, *own)
                 if alt is not None and alt.cost * PRIOR_PHASE_SLACK < new.cost:
                     new = alt
