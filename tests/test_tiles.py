@@ -372,6 +372,83 @@ def test_a_sprite_is_one_id_whatever_the_network_says_of_it():
     assert {c for c in ids.table if c[0] < 4} and tiles[0, 0, 0, 0] != tiles[1, 0, 0, 0]
 
 
+def _player_frames(noise: int, seed: int = 3):
+    """Three frames: a player covering 60 % of its cell on grass, then on sand, then on grass
+    again, each among tiles of its ground; and a chest drawn as a whole cell on the floor in
+    each. ``noise``: each frame's pixels jittered by up to this many levels (a lossy frame)."""
+    rng = np.random.default_rng(seed)
+    grass = rng.integers(60, 120, (16, 16, 3)).astype(np.uint8)
+    sand = rng.integers(160, 220, (16, 16, 3)).astype(np.uint8)
+    floor = rng.integers(20, 50, (16, 16, 3)).astype(np.uint8)
+    body = np.zeros((16, 16), bool)
+    body[1:15, 2:14] = (
+        True  # 168 px = 66 %: the background shows on 34 %, under the strict test's 50 %
+    )
+    player = np.zeros(
+        (16, 16, 3), np.uint8
+    )  # three colours of its own (mid-bin: jitter keeps them)
+    player[:, :] = (240, 208, 144)  # skin
+    player[6:, :] = (48, 80, 208)  # shirt
+    player[11:, :] = (112, 48, 16)  # trousers
+    chest = floor.copy()
+    chest[body] = player[body][::-1]  # as large, but only ever on the floor
+    frames = []
+    for ground in (grass, sand, grass):
+        on = ground.copy()
+        on[body] = player[body]
+        tiles = [ground] * 6 + [on, floor, floor, chest]
+        frame = _row_of_tiles(tiles[:5]), _row_of_tiles(tiles[5:])
+        frame = np.concatenate(frame)
+        if noise:
+            jitter = rng.integers(-noise, noise + 1, frame.shape)
+            frame = np.clip(frame.astype(int) + jitter, 0, 255).astype(np.uint8)
+        frames.append(frame)
+    return frames, body
+
+
+@pytest.mark.parametrize("noise", [0, 3])
+def test_a_sprite_seen_on_two_backgrounds_is_split(noise):
+    """A player that covers most of its cell fails the background-share test, but seen on grass
+    and on sand it is a sprite: from the frame that shows the second background on, its pixels
+    take one id on both grounds and the ground's pixels the ground's id (the earlier copy is
+    split for later frames too); exact on exact frames, loose (luma) on jittered ones. A chest
+    drawn as a whole cell, only ever on the floor, stays one id."""
+    from wnet_seg.grid import FrameGrid
+    from wnet_seg.postprocess.tiles import pool_out_of_context
+
+    frames, body = _player_frames(noise)
+    ids = SignatureIds(4)
+    outs = []
+    for frame in frames:
+        grid = FrameGrid(
+            input_hw=frame.shape[:2], native_hw=frame.shape[:2], tile=16, confidence=1,
+            noise=2.0 * noise,
+        )  # fmt: skip
+        labels = np.zeros(frame.shape[:2], np.int64)
+        out = pool_out_of_context(labels, frame, grid, TileConfig(), ids, _counting_network([]))
+        outs.append(out.reshape(2, 16, 5, 16).transpose(0, 2, 1, 3))  # (row, col, 16, 16)
+    first, second, third = outs
+    assert len(set(first[1, 1].ravel())) == 1  # one background seen: not split yet
+    sprite = set()
+    for tiles in (second, third):
+        ground = tiles[0, 0, 0, 0]
+        assert (tiles[1, 1][~body] == ground).mean() >= 0.9
+        got = tiles[1, 1][body]
+        assert (got != ground).mean() >= 0.9
+        sprite |= {int(np.bincount(got[got != ground]).argmax())}
+    assert len(sprite) == 1 and second[0, 0, 0, 0] != third[0, 0, 0, 0]
+    for tiles in outs:
+        assert len(set(tiles[1, 4].ravel())) == 1  # the chest is one id, its floor included
+    # Off with the sprite split: the player's tile stays one id.
+    ids = SignatureIds(4)
+    for frame in frames:
+        grid = FrameGrid(input_hw=frame.shape[:2], native_hw=frame.shape[:2], tile=16, confidence=1)
+        labels = np.zeros(frame.shape[:2], np.int64)
+        cfg = TileConfig(background_share=0)
+        out = pool_out_of_context(labels, frame, grid, cfg, ids, _counting_network([]))
+        assert len(set(out[16:32, 16:32].ravel())) == 1
+
+
 def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
     """The two label maps split the pixels the same way (ids may be numbered differently)."""
     pairs = np.unique(np.stack([a.ravel(), b.ravel()]), axis=1).shape[1]

@@ -20,7 +20,10 @@ same id without being segmented again, so ids agree across the frames of a lossy
 network only sees tiles that are new. A tile that is a sprite drawn on a tile seen more often (a
 cow on grass, a key on the floor: :func:`_background`) is split from it: the pixels that agree
 with the background take the background's ids, the sprite's pixels the id of their colour set
-(not the W-Net's classes, which change with the sprite's pose and surroundings).
+(not the W-Net's classes, which change with the sprite's pose and surroundings). A sprite that
+covers most of its cell, or whose background JPEG has blurred past the strict tolerance, is found
+by its copy on another background (a player on grass and on sand: :func:`_paired_background`);
+a block drawn as a whole cell (a chest on a floor) is only ever seen on its own background.
 Partial tiles at the frame's border keep their
 in-context classes (:func:`pool_tiles`); HUD bands the detector left out of the grid keep their
 per-pixel classes.
@@ -66,7 +69,9 @@ class TileConfig:
             tile seen more often on at least this share of them, but not all, is a sprite drawn
             on that tile (a cow on grass): the agreeing pixels take the background's labels, the
             others the id of the sprite's colour bins (those pixels only, so a cow is one id on
-            grass and on sand, and in every pose). 0 turns it off.
+            grass and on sand, and in every pose). Two sprite-like tiles that show the same
+            sprite on two different backgrounds are split the same way whatever share of their
+            cell the sprite covers (the ``PAIR_*`` constants). 0 turns both off.
 
     All chosen on the validation splits of the five benchmark games (clean, JPEG 85, bilinear
     1.5 + JPEG 85, the shipped checkpoint; docs/experiments.md): colour_split 32 over 0 / 16 /
@@ -137,6 +142,11 @@ class SignatureIds:
     memory_maps: dict[int, np.ndarray] = field(default_factory=dict, repr=False)  # (t, t) ids
     memory_tiles: dict[int, np.ndarray] = field(default_factory=dict, repr=False)  # first copy
     memory_counts: dict[int, int] = field(default_factory=dict, repr=False)  # copies seen
+    memory_labels: dict[int, np.ndarray] = field(default_factory=dict, repr=False)  # W-Net classes
+    # Sprite-like prototypes: the background they loosely agree with and their other pixels
+    # (:func:`_loose_background`), for pairing a sprite with its copy on another background.
+    memory_loose: dict[int, tuple[int, np.ndarray]] = field(default_factory=dict, repr=False)
+    split: set[int] = field(default_factory=set, repr=False)  # prototypes split as sprites
 
     def dominant(self, signature: tuple[int, ...]) -> int:
         """The class that dominated most tiles of ``signature`` (its first class if unseen)."""
@@ -353,18 +363,116 @@ def _background(
     return cands[best], agree[best]
 
 
-def _tile_map(
-    p: int,
+# A sprite seen on two backgrounds (a player facing one way on grass and on sand) is a sprite
+# whatever share of its cell it covers, and under JPEG too, where its background's pixels no
+# longer agree within SPRITE_TOL x noise: its two copies agree loosely on the sprite where their
+# backgrounds differ. A block drawn as a whole cell (a chest on a floor, a mossy wall) is only
+# ever seen on its own background. Loose agreement: luma within LOOSE_TOL x noise (JPEG keeps
+# luma and bleeds chroma), exact on exact frames. Chosen on the validation splits of the five
+# benchmark games (docs/experiments.md, "A sprite seen on two backgrounds").
+LOOSE_TOL = 2.0
+PAIR_MIN_SHARE = 0.25  # the background covers at least this share of the tile (and not all)
+PAIR_MIN_SPRITE = 0.3  # ... and the sprite at least this share (less: JPEG noise, a highlight)
+PAIR_GROUND_RATIO = 4.0  # a background is seen at least this many times as often as the tile
+PAIR_MASK_IOU = 0.5  # the two copies' sprite pixels overlap at least this much (IoU) ...
+PAIR_MATCH = 0.5  # ... and agree on at least half of their common sprite pixels
+PAIR_GROUND_DIFFER = 0.5  # the backgrounds differ on at least this share of the pixels both show
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def _agree(a: np.ndarray, b: np.ndarray, noise: float) -> np.ndarray:
+    """Pixels of ``a`` and ``b`` (RGB, broadcast) that agree loosely: luma within ``LOOSE_TOL x
+    noise``, exact on exact frames."""
+    if noise == 0:
+        return (a == b).all(-1)
+    diff = a.astype(np.float32) - b.astype(np.float32)
+    return np.abs(diff @ _LUMA) <= LOOSE_TOL * noise
+
+
+def _loose_background(
+    p: int, pixels: np.ndarray, grid: FrameGrid, ids: SignatureIds
+) -> tuple[int, np.ndarray] | None:
+    """The tile seen more often than ``p`` that agrees loosely with most of ``pixels`` and the
+    mask of the pixels that do not (the sprite, ``(t, t)``), or ``None``."""
+    n = ids.memory_counts[p]
+    cands = [
+        q for q, c in ids.memory_counts.items()
+        if c > n and q in ids.memory_maps and ids.memory_tiles[q].shape == pixels.shape
+    ]  # fmt: skip
+    if not cands:
+        return None
+    agree = _agree(np.stack([ids.memory_tiles[q] for q in cands]), pixels, grid.noise)
+    share = agree.reshape(len(cands), -1).mean(1)
+    best = int(share.argmax())
+    if not PAIR_MIN_SHARE <= share[best] < 1.0:
+        return None
+    return cands[best], ~agree[best]
+
+
+def _pairable(p: int, loose: tuple[int, np.ndarray], ids: SignatureIds) -> bool:
+    """Prototype ``p`` with its loose background may be one copy of a paired sprite."""
+    ground, mask = loose
+    frequent = ids.memory_counts[ground] >= PAIR_GROUND_RATIO * ids.memory_counts[p]
+    return frequent and mask.mean() >= PAIR_MIN_SPRITE
+
+
+def _paired_background(
+    p: int, pixels: np.ndarray, loose: tuple[int, np.ndarray], grid: FrameGrid, ids: SignatureIds
+) -> int | None:
+    """A sprite-like prototype that shows the same sprite as ``p`` on another background (its
+    :attr:`SignatureIds.memory_loose` entry), or ``None``."""
+    ground, mask = loose
+    if not _pairable(p, loose, ids):
+        return None
+    tol = PIXEL_TOL * grid.noise
+    here = ids.memory_tiles[ground].astype(np.int16)
+    best, best_score = None, 0.0
+    for q, (ground_q, mask_q) in ids.memory_loose.items():
+        if q == p or ground_q == ground or mask_q.shape != mask.shape:
+            continue
+        if not _pairable(q, (ground_q, mask_q), ids):
+            continue
+        common = mask & mask_q
+        iou = common.sum() / max((mask | mask_q).sum(), 1)
+        if iou < PAIR_MASK_IOU:
+            continue
+        same = _agree(ids.memory_tiles[q], pixels, grid.noise)
+        match = same[common].mean()
+        visible = ~(mask | mask_q)
+        if match < PAIR_MATCH or not visible.any():
+            continue
+        there = ids.memory_tiles[ground_q].astype(np.int16)
+        if (np.abs(here - there) > tol).any(-1)[visible].mean() < PAIR_GROUND_DIFFER:
+            continue
+        if iou * match > best_score:
+            best, best_score = q, iou * match
+    return best
+
+
+def _paired_split(pixels: np.ndarray, ground: int, partner: int, ids: SignatureIds) -> np.ndarray:
+    """The pixels of a paired sprite's tile that are its background's: nearer the background's
+    pixel than the partner's (which shows the sprite on another background)."""
+    px = pixels.astype(np.float32)
+    to_ground = ((px - ids.memory_tiles[ground]) ** 2).sum(-1)
+    to_sprite = ((px - ids.memory_tiles[partner]) ** 2).sum(-1)
+    return to_ground < to_sprite
+
+
+def _some(mask: np.ndarray) -> bool:
+    """Some but not all of ``mask`` is set."""
+    return 0 < int(mask.sum()) < mask.size
+
+
+def _split_map(
     pixels: np.ndarray,
     labels: np.ndarray,
-    grid: FrameGrid,
+    found: tuple[int, np.ndarray] | None,
     config: TileConfig,
     ids: SignatureIds,
 ) -> np.ndarray:
-    """Ids of the pixels of tile prototype ``p`` ``(t, t)``: its signature's id everywhere, or,
-    for a sprite on a background tile, the background's ids where the two agree and the id of
-    the sprite's colour set elsewhere."""
-    found = _background(p, pixels, grid, config, ids)
+    """Ids of one tile's pixels ``(t, t)``: its signature's id everywhere, or for a sprite on a
+    background ``found = (background, its pixels)`` the background's ids there and the id of the
+    sprite's colour set elsewhere."""
     mine = np.ones(labels.shape, bool) if found is None else ~found[1]
     sig, dominant = tile_signature(labels[mine], pixels[mine], ids.num_classes, config)
     if found is not None and config.colour_split:
@@ -376,3 +484,38 @@ def _tile_map(
     if found is not None:
         out[found[1]] = ids.memory_maps[found[0]][found[1]]
     return out
+
+
+def _tile_map(
+    p: int,
+    pixels: np.ndarray,
+    labels: np.ndarray,
+    grid: FrameGrid,
+    config: TileConfig,
+    ids: SignatureIds,
+) -> np.ndarray:
+    """Ids of the pixels of tile prototype ``p`` ``(t, t)``: its signature's id everywhere, or,
+    for a sprite on a background tile, the background's ids where the two agree and the id of
+    the sprite's colour set elsewhere.
+
+    A sprite is found by :func:`_background` (it agrees with a more frequent tile on most of its
+    pixels) or by its copy on another background (:func:`_paired_background`); a pairing also
+    splits the earlier copy for the frames still to come.
+    """
+    ids.memory_labels[p] = labels
+    found = _background(p, pixels, grid, config, ids)
+    loose = _loose_background(p, pixels, grid, ids) if config.background_share > 0 else None
+    if loose is not None:
+        ids.memory_loose[p] = loose
+        q = None if found is not None else _paired_background(p, pixels, loose, grid, ids)
+        if q is not None and _some(agree := _paired_split(pixels, loose[0], q, ids)):
+            found = (loose[0], agree)
+            tile_q, ground_q = ids.memory_tiles[q], ids.memory_loose[q][0]
+            if q not in ids.split and _some(agree_q := _paired_split(tile_q, ground_q, p, ids)):
+                ids.memory_maps[q] = _split_map(
+                    tile_q, ids.memory_labels[q], (ground_q, agree_q), config, ids
+                )
+                ids.split.add(q)
+    if found is not None:
+        ids.split.add(p)
+    return _split_map(pixels, labels, found, config, ids)
