@@ -326,6 +326,16 @@ NOVEL_SHARE = 0.5
 EDGE_SHARE = 0.75  # ... and the background visible on at least this share of the tile's edge
 
 
+def _more_frequent(p: int, pixels: np.ndarray, ids: SignatureIds) -> list[int]:
+    """The labelled prototypes of ``pixels``' shape seen more often than ``p``: its candidate
+    backgrounds."""
+    n = ids.memory_counts[p]
+    return [
+        q for q, c in ids.memory_counts.items()
+        if c > n and q in ids.memory_maps and ids.memory_tiles[q].shape == pixels.shape
+    ]  # fmt: skip
+
+
 def _background(
     p: int, pixels: np.ndarray, grid: FrameGrid, config: TileConfig, ids: SignatureIds
 ) -> tuple[int, np.ndarray] | None:
@@ -333,11 +343,7 @@ def _background(
     ``background_share`` of them, not all), and the agreeing pixels ``(t, t)``; or ``None``."""
     if config.background_share <= 0:
         return None
-    n = ids.memory_counts[p]
-    cands = [
-        q for q, c in ids.memory_counts.items()
-        if c > n and q in ids.memory_maps and ids.memory_tiles[q].shape == pixels.shape
-    ]  # fmt: skip
+    cands = _more_frequent(p, pixels, ids)
     if not cands:
         return None
     diff = np.abs(np.stack([ids.memory_tiles[q] for q in cands]).astype(np.int16) - pixels)
@@ -394,11 +400,7 @@ def _loose_background(
 ) -> tuple[int, np.ndarray] | None:
     """The tile seen more often than ``p`` that agrees loosely with most of ``pixels`` and the
     mask of the pixels that do not (the sprite, ``(t, t)``), or ``None``."""
-    n = ids.memory_counts[p]
-    cands = [
-        q for q, c in ids.memory_counts.items()
-        if c > n and q in ids.memory_maps and ids.memory_tiles[q].shape == pixels.shape
-    ]  # fmt: skip
+    cands = _more_frequent(p, pixels, ids)
     if not cands:
         return None
     agree = _agree(np.stack([ids.memory_tiles[q] for q in cands]), pixels, grid.noise)
