@@ -308,9 +308,13 @@ def pool_out_of_context(
         mosaics = np.stack([mosaic(tile(first[p]), config.reps) for p in chunk])
         got = np.asarray(segment_frames(mosaics))[:, c * t : (c + 1) * t, c * t : (c + 1) * t]
         centres.update(zip(chunk, got, strict=True))
+    # A new prototype's pixels: the mean of its copies in this frame (JPEG noise averages out,
+    # so a sprite's tile and its background's agree more closely; exact frames: the tile itself).
+    copies = np.asarray(protos)[keys].ravel()
     for p in new:
-        pixels = tile(first[p])
-        ids.memory_tiles[p] = pixels.copy()  # not a view: it would keep the whole frame alive
+        where = np.flatnonzero(copies == p)
+        pixels = np.rint(np.mean([tile(r) for r in where], axis=0)).astype(np.uint8)
+        ids.memory_tiles[p] = pixels
         ids.memory_maps[p] = _tile_map(p, pixels, centres[p], grid, config, ids)
     maps = np.stack([ids.memory_maps[p] for p in protos])  # (K, t, t)
     block = maps[keys].transpose(0, 2, 1, 3).reshape(ny * t, nx * t)
@@ -366,7 +370,10 @@ def _background(
     novel = ~near.all(-1).any(1)
     if differ[1][novel].sum() < NOVEL_SHARE * differ[1].sum():
         return None
-    return cands[best], agree[best]
+    # The split: JPEG bleeds a sprite's chroma into the background around it (a green ball on
+    # a black floor), where luma still agrees; those pixels are the background's too.
+    split = agree[best] | _agree(ids.memory_tiles[cands[best]], pixels, grid.noise)
+    return cands[best], (agree[best] if split.all() else split)
 
 
 # A sprite seen on two backgrounds (a player facing one way on grass and on sand) is a sprite
